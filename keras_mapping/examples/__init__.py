@@ -1,0 +1,1 @@
+"""Small worked examples that the docs and notebooks walk through."""

@@ -1,0 +1,18 @@
+"""Transformer building blocks written in `keras.ops`: attention, positions, embeddings,
+and the encoder block."""
+
+from keras_mapping.layers import activations  # noqa: F401  (registers activation names)
+from keras_mapping.layers.attention import MultiHeadAttention
+from keras_mapping.layers.embedding import TokenAndPositionEmbedding
+from keras_mapping.layers.encoder import TransformerEncoder
+from keras_mapping.layers.masked_lm_head import MaskedLMHead
+from keras_mapping.layers.position import PositionEmbedding, SinusoidalPositionEncoding
+
+__all__ = [
+    "MaskedLMHead",
+    "MultiHeadAttention",
+    "PositionEmbedding",
+    "SinusoidalPositionEncoding",
+    "TokenAndPositionEmbedding",
+    "TransformerEncoder",
+]

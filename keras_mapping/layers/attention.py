@@ -1,0 +1,231 @@
+"""Multi-head attention that really splits heads and really honours masks."""
+
+import keras
+from keras import ops
+
+from keras_mapping.layers.initializers import clone_initializer
+
+
+@keras.saving.register_keras_serializable(package="keras_mapping")
+class MultiHeadAttention(keras.layers.Layer):
+    """Scaled dot-product attention over `num_heads` learned projections.
+
+    Same call semantics and weight layout as `keras.layers.MultiHeadAttention` (weights can be
+    copied between the two with `set_weights`), with one deliberate difference: a query row
+    that may attend to no key at all (a padded query, or every key padded) gets a zero context
+    vector instead of an average over padding, on every code path, so its output is finite and
+    does not depend on padded values.
+
+    The fused `ops.dot_product_attention` kernel is used whenever neither attention-probability
+    dropout nor the attention scores are needed.
+
+    Args:
+        num_heads: number of attention heads.
+        key_dim: size of each head for query and key.
+        value_dim: size of each head for value; defaults to `key_dim`.
+        dropout: dropout rate on the attention probabilities.
+        use_bias: whether the projections have biases.
+        output_dim: size of the output features; defaults to the query's last dimension.
+        kernel_initializer: initializer for the projection kernels.
+        bias_initializer: initializer for the projection biases.
+        seed: seed for the dropout layer.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        query: `(batch, target_length, dim)`.
+        value: `(batch, source_length, dim)`.
+        key: `(batch, source_length, dim)`; defaults to `value`.
+        attention_mask: boolean `(batch, target_length, source_length)` (or broadcastable),
+            True where a query may attend to a key.
+        use_causal_mask: additionally block attention to later positions.
+        return_attention_scores: also return the `(batch, heads, target, source)` weights.
+        training: whether dropout is active.
+
+    Example:
+    >>> import numpy as np
+    >>> attention = MultiHeadAttention(num_heads=2, key_dim=8)
+    >>> x = np.random.rand(3, 5, 16).astype("float32")
+    >>> output, scores = attention(x, x, return_attention_scores=True)
+    >>> tuple(output.shape), tuple(scores.shape)
+    ((3, 5, 16), (3, 2, 5, 5))
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        output_dim=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        seed=None,
+        **kwargs,
+    ):
+        for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = value_dim or key_dim
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.output_dim = output_dim
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.seed = seed
+        self._inverse_sqrt_key_dim = 1.0 / float(key_dim) ** 0.5
+
+    def _projection(self, equation, output_shape, bias_axes, name):
+        return keras.layers.EinsumDense(
+            equation,
+            output_shape=output_shape,
+            bias_axes=bias_axes if self.use_bias else None,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        key_shape = value_shape if key_shape is None else key_shape
+        heads = self.num_heads
+        self.query_dense = self._projection(
+            "abc,cde->abde", (None, heads, self.key_dim), "de", "query")
+        self.key_dense = self._projection(
+            "abc,cde->abde", (None, heads, self.key_dim), "de", "key")
+        self.value_dense = self._projection(
+            "abc,cde->abde", (None, heads, self.value_dim), "de", "value")
+        output_dim = self.output_dim or query_shape[-1]
+        self.output_dense = self._projection(
+            "abcd,cde->abe", (None, output_dim), "e", "attention_output")
+        self.query_dense.build(query_shape)
+        self.key_dense.build(key_shape)
+        self.value_dense.build(value_shape)
+        self.output_dense.build((query_shape[0], query_shape[1], heads, self.value_dim))
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, seed=self.seed, dtype=self.dtype_policy)
+        self.built = True
+
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+    ):
+        if key is None:
+            key = value
+            key_mask = None  # the value's mask already covers the shared key
+        mask = self.compute_attention_mask(
+            query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask)
+        query = self.query_dense(query)
+        key = self.key_dense(key)
+        value = self.value_dense(value)
+        context, scores = self.attend(
+            query, key, value, mask, training=training,
+            return_attention_scores=return_attention_scores)
+        output = self.output_dense(context)
+        if return_attention_scores:
+            return output, scores
+        return output
+
+    def attend(self, query, key, value, mask=None, training=None, return_attention_scores=False):
+        """Attention over projected `(batch, length, heads, head_dim)` tensors.
+
+        `mask` is boolean and broadcastable to `(batch, target_length, source_length)`.
+        Returns the `(batch, target_length, heads, value_dim)` context and, when asked, the
+        `(batch, heads, target_length, source_length)` attention probabilities.
+        """
+        if mask is not None:
+            mask = ops.expand_dims(mask, axis=1)  # broadcast over heads
+        explicit = return_attention_scores or (self.dropout > 0.0 and training)
+        if not explicit:
+            context = ops.dot_product_attention(
+                query, key, value, mask=mask, scale=self._inverse_sqrt_key_dim)
+            if mask is not None:
+                # The fused kernel averages over everything when a row sees no key.
+                has_key = ops.any(mask, axis=-1)  # (batch, 1, target_length)
+                has_key = ops.expand_dims(ops.transpose(has_key, (0, 2, 1)), -1)
+                context = ops.where(has_key, context, ops.zeros_like(context))
+            return context, None
+        query = ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype))
+        logits = ops.einsum("bthd,bshd->bhts", query, key)
+        logits = ops.cast(logits, "float32")  # softmax in full precision under bf16
+        if mask is not None:
+            logits = ops.where(mask, logits, ops.cast(-1e9, logits.dtype))
+        probabilities = ops.softmax(logits, axis=-1)
+        if mask is not None:
+            probabilities = ops.where(mask, probabilities, ops.zeros_like(probabilities))
+        probabilities = ops.cast(probabilities, value.dtype)
+        dropped = self.dropout_layer(probabilities, training=training)
+        context = ops.einsum("bhts,bshd->bthd", dropped, value)
+        return context, probabilities
+
+    @staticmethod
+    def compute_attention_mask(
+        query,
+        value,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+    ):
+        """Merges Keras masks, an explicit mask and the causal mask into one boolean mask.
+
+        Returns a mask broadcastable to `(batch, target_length, source_length)`, or None.
+        """
+        masks = []
+        if query_mask is not None:
+            masks.append(ops.expand_dims(ops.cast(query_mask, "bool"), -1))
+        for source_mask in (value_mask, key_mask):
+            if source_mask is not None:
+                masks.append(ops.expand_dims(ops.cast(source_mask, "bool"), -2))
+        if use_causal_mask:
+            target_length, source_length = ops.shape(query)[1], ops.shape(value)[1]
+            rows = ops.expand_dims(ops.arange(target_length), -1)
+            columns = ops.expand_dims(ops.arange(source_length), 0)
+            masks.append(ops.expand_dims(rows >= columns, 0))
+        if attention_mask is not None:
+            attention_mask = ops.cast(attention_mask, "bool")
+            if len(attention_mask.shape) == 2:  # (target, source): same for every example
+                attention_mask = ops.expand_dims(attention_mask, 0)
+            masks.append(attention_mask)
+        if not masks:
+            return None
+        merged = masks[0]
+        for mask in masks[1:]:
+            merged = ops.logical_and(merged, mask)
+        return merged
+
+    def compute_output_shape(self, query_shape, value_shape, key_shape=None):
+        return tuple(query_shape[:-1]) + (self.output_dim or query_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "value_dim": self.value_dim,
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+                "output_dim": self.output_dim,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "seed": self.seed,
+            }
+        )
+        return config

@@ -1,0 +1,173 @@
+"""One Transformer encoder block: self-attention and feed-forward, each with a residual."""
+
+import keras
+from keras import ops
+
+from keras_mapping.layers.attention import MultiHeadAttention
+from keras_mapping.layers.initializers import clone_initializer
+
+
+@keras.saving.register_keras_serializable(package="keras_mapping")
+class TransformerEncoder(keras.layers.Layer):
+    """Self-attention, residual, LayerNorm, feed-forward, residual, LayerNorm.
+
+    `norm_first=False` is the post-norm block of the original Transformer and BERT;
+    `norm_first=True` normalizes before each sub-layer (pre-norm), which trains more stably
+    when deep. The default activation is the exact (erf) GELU that BERT checkpoints were
+    trained with; its tanh approximation shifts hidden states by about 1e-3.
+
+    Args:
+        intermediate_dim: width of the feed-forward hidden layer.
+        num_heads: number of attention heads; must divide the input feature size.
+        dropout: dropout rate after each sub-layer (and on attention probabilities unless
+            `attention_dropout` is given).
+        attention_dropout: dropout rate on the attention probabilities.
+        activation: feed-forward activation, a name ("gelu", "relu", ...) or callable.
+        layer_norm_epsilon: epsilon of both LayerNorms.
+        norm_first: pre-norm instead of post-norm.
+        kernel_initializer: initializer of every kernel.
+        bias_initializer: initializer of every bias.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: `(batch, length, hidden_dim)`.
+        padding_mask: boolean `(batch, length)`, True for real tokens; taken from the
+            inputs' Keras mask when not given.
+        attention_mask: boolean `(batch, length, length)`, True where attention is allowed.
+        use_causal_mask: block attention to later positions.
+        return_attention_scores: also return `(batch, heads, length, length)` weights.
+        training: whether dropout is active.
+
+    Example:
+    >>> import numpy as np
+    >>> encoder = TransformerEncoder(intermediate_dim=32, num_heads=2)
+    >>> x = np.random.rand(2, 5, 16).astype("float32")
+    >>> mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    >>> tuple(encoder(x, padding_mask=mask).shape)
+    (2, 5, 16)
+    """
+
+    def __init__(
+        self,
+        intermediate_dim,
+        num_heads,
+        dropout=0.0,
+        attention_dropout=None,
+        activation="gelu",
+        layer_norm_epsilon=1e-12,
+        norm_first=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.attention_dropout = dropout if attention_dropout is None else attention_dropout
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.norm_first = norm_first
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+
+    def _dense(self, units, name, activation=None):
+        return keras.layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _layer_norm(self, name):
+        return keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name)
+
+    def build(self, inputs_shape):
+        hidden_dim = inputs_shape[-1]
+        if hidden_dim % self.num_heads:
+            raise ValueError(
+                f"{self.name}: the input feature size {hidden_dim} is not divisible by "
+                f"`num_heads={self.num_heads}`.")
+        self.attention_layer = MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=hidden_dim // self.num_heads,
+            dropout=self.attention_dropout,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name="attention",
+        )
+        self.attention_layer.build(inputs_shape, inputs_shape)
+        self.attention_layer_norm = self._layer_norm("attention_layer_norm")
+        self.attention_layer_norm.build(inputs_shape)
+        self.intermediate_dense = self._dense(
+            self.intermediate_dim, "intermediate_dense", self.activation)
+        self.intermediate_dense.build(inputs_shape)
+        self.output_dense = self._dense(hidden_dim, "output_dense")
+        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
+        self.output_layer_norm = self._layer_norm("output_layer_norm")
+        self.output_layer_norm.build(inputs_shape)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.built = True
+
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+        mask=None,
+    ):
+        if padding_mask is None:
+            padding_mask = mask
+        if padding_mask is not None:
+            key_mask = ops.expand_dims(ops.cast(padding_mask, "bool"), 1)  # (batch, 1, length)
+            attention_mask = key_mask if attention_mask is None else ops.logical_and(
+                ops.cast(attention_mask, "bool"), key_mask)
+
+        residual = inputs
+        x = self.attention_layer_norm(inputs) if self.norm_first else inputs
+        attended = self.attention_layer(
+            x, x, attention_mask=attention_mask, use_causal_mask=use_causal_mask,
+            return_attention_scores=return_attention_scores, training=training)
+        x, scores = attended if return_attention_scores else (attended, None)
+        x = residual + self.dropout_layer(x, training=training)
+        if not self.norm_first:
+            x = self.attention_layer_norm(x)
+
+        residual = x
+        if self.norm_first:
+            x = self.output_layer_norm(x)
+        x = self.output_dense(self.intermediate_dense(x))
+        x = residual + self.dropout_layer(x, training=training)
+        if not self.norm_first:
+            x = self.output_layer_norm(x)
+        if return_attention_scores:
+            return x, scores
+        return x
+
+    def compute_output_shape(self, inputs_shape):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "intermediate_dim": self.intermediate_dim,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "activation": keras.activations.serialize(self.activation),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "norm_first": self.norm_first,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config

@@ -1,0 +1,19 @@
+"""Models assembled from `keras_mapping.layers` with the functional API."""
+
+from keras_mapping.models.bert import (
+    ARCHITECTURES,
+    BertBackbone,
+    BertMaskedLM,
+    BertNextSentencePredictor,
+    BertPretrainer,
+    BertTextClassifier,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "BertBackbone",
+    "BertMaskedLM",
+    "BertNextSentencePredictor",
+    "BertPretrainer",
+    "BertTextClassifier",
+]

@@ -1,0 +1,16 @@
+"""The BERT family: backbone, task heads and named architectures."""
+
+from keras_mapping.models.bert.backbone import BertBackbone
+from keras_mapping.models.bert.classifier import BertTextClassifier
+from keras_mapping.models.bert.config import ARCHITECTURES
+from keras_mapping.models.bert.masked_lm import BertMaskedLM
+from keras_mapping.models.bert.pretrainer import BertNextSentencePredictor, BertPretrainer
+
+__all__ = [
+    "ARCHITECTURES",
+    "BertBackbone",
+    "BertMaskedLM",
+    "BertNextSentencePredictor",
+    "BertPretrainer",
+    "BertTextClassifier",
+]

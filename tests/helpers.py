@@ -1,0 +1,64 @@
+"""Checks every layer gets: shapes, config and `.keras` round trips, jit, mixed precision."""
+
+import keras
+import numpy as np
+
+
+def symbolic_inputs(call_inputs):
+    return {
+        name: keras.Input(shape=value.shape[1:], dtype=str(value.dtype), name=name)
+        for name, value in call_inputs.items()
+    }
+
+
+def wrap_in_model(layer, call_inputs, call_kwargs):
+    inputs = symbolic_inputs(call_inputs)
+    outputs = layer(**inputs, **call_kwargs)
+    return keras.Model(inputs, outputs)
+
+
+def assert_close(actual, expected, atol=1e-5):
+    for a, e in zip(keras.tree.flatten(actual), keras.tree.flatten(expected)):
+        np.testing.assert_allclose(np.asarray(a, "float32"), np.asarray(e, "float32"), atol=atol)
+
+
+def run_layer_test(layer_cls, init_kwargs, call_inputs, expected_output_shape, tmp_path,
+                   call_kwargs=None):
+    """Builds `layer_cls(**init_kwargs)`, calls it on `call_inputs` (a dict of NumPy arrays
+    keyed by call-argument name) and checks, in turn: the output shape, a
+    `get_config`/`from_config` round trip, a `.keras` save/load round trip, `jit_compile=True`
+    and the `mixed_bfloat16` policy. Returns the layer."""
+    call_kwargs = call_kwargs or {}
+    layer = layer_cls(**init_kwargs)
+    output = layer(**call_inputs, **call_kwargs)
+    shapes = keras.tree.map_structure(lambda x: tuple(x.shape), output)
+    assert shapes == expected_output_shape
+
+    clone = layer_cls.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    clone(**call_inputs, **call_kwargs)
+    clone.set_weights(layer.get_weights())
+    assert_close(clone(**call_inputs, **call_kwargs), output)
+
+    model = wrap_in_model(layer, call_inputs, call_kwargs)
+    path = tmp_path / f"{layer_cls.__name__}.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert_close(reloaded.predict(call_inputs, verbose=0), output)
+
+    model.compile(jit_compile=True)
+    assert_close(model.predict(call_inputs, verbose=0), output)
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = layer_cls(**init_kwargs)
+        mixed_output = mixed(**call_inputs, **call_kwargs)
+        assert mixed.compute_dtype == "bfloat16"
+        assert all(w.dtype == "float32" for w in mixed.weights)
+        for tensor in keras.tree.flatten(mixed_output):
+            assert np.isfinite(np.asarray(tensor, "float32")).all()
+        mixed.set_weights(layer.get_weights())
+        assert_close(mixed(**call_inputs, **call_kwargs), output, atol=0.1)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    return layer

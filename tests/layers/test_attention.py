@@ -1,0 +1,117 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_mapping.layers import MultiHeadAttention
+from tests.helpers import run_layer_test
+
+RNG = np.random.default_rng(0)
+QUERY = RNG.normal(size=(3, 5, 16)).astype("float32")
+VALUE = RNG.normal(size=(3, 7, 16)).astype("float32")
+VALUE_MASK = np.ones((3, 7), bool)
+VALUE_MASK[0, 4:] = False
+VALUE_MASK[1, 2:] = False
+
+
+def paired_layers(**kwargs):
+    """Our layer and Keras' own, holding the same weights."""
+    ours = MultiHeadAttention(num_heads=4, key_dim=8, **kwargs)
+    reference = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8, **kwargs)
+    ours(QUERY, VALUE)
+    reference(QUERY, VALUE)
+    ours.set_weights(reference.get_weights())
+    return ours, reference
+
+
+def test_layer_contract(tmp_path):
+    run_layer_test(
+        MultiHeadAttention,
+        {"num_heads": 2, "key_dim": 4, "value_dim": 6, "output_dim": 10},
+        {"query": QUERY, "value": VALUE},
+        (3, 5, 10),
+        tmp_path,
+    )
+
+
+def test_returns_scores_per_head():
+    output, scores = MultiHeadAttention(num_heads=4, key_dim=8)(
+        QUERY, VALUE, return_attention_scores=True)
+    assert output.shape == (3, 5, 16)
+    assert scores.shape == (3, 4, 5, 7)
+    np.testing.assert_allclose(np.sum(scores, axis=-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("return_scores", [False, True])
+@pytest.mark.parametrize(
+    "masking",
+    ["none", "value_mask", "attention_mask", "causal", "causal_and_value_mask"],
+)
+def test_matches_keras_multi_head_attention(masking, return_scores):
+    ours, reference = paired_layers()
+    query = value = QUERY if masking.startswith("causal") else None
+    query, value = (QUERY, QUERY) if query is not None else (QUERY, VALUE)
+    kwargs = {"return_attention_scores": return_scores}
+    if masking in ("value_mask", "causal_and_value_mask"):
+        kwargs["value_mask"] = VALUE_MASK[:, : value.shape[1]]
+    if masking == "attention_mask":
+        kwargs["attention_mask"] = RNG.random((3, 5, 7)) > 0.3
+        kwargs["attention_mask"][..., 0] = True  # every query sees a key
+    if masking.startswith("causal"):
+        kwargs["use_causal_mask"] = True
+    if masking == "causal_and_value_mask":
+        kwargs["value_mask"][:, 0] = True  # keep a visible key in every causal row
+    expected = reference(query, value, **kwargs)
+    actual = ours(query, value, **kwargs)
+    for a, e in zip(keras.tree.flatten(actual), keras.tree.flatten(expected)):
+        assert np.max(np.abs(np.asarray(a) - np.asarray(e))) <= 1e-5
+
+
+def test_implicit_keras_masks_match_keras():
+    """Masks attached by an Embedding(mask_zero=True) are honoured like Keras does."""
+    ids = np.array([[3, 4, 5, 0, 0], [6, 7, 8, 9, 1]])
+    embedding = keras.layers.Embedding(10, 16, mask_zero=True)
+    ours, reference = paired_layers()
+    real_rows = ids != 0
+    # Keras' layer strips the mask from its inputs, so each call gets freshly embedded ones.
+    x = embedding(ids)
+    expected = np.asarray(reference(x, x))[real_rows]
+    x = embedding(ids)
+    actual = np.asarray(ours(x, x))[real_rows]
+    assert np.max(np.abs(actual - expected)) <= 1e-5
+
+
+def test_values_at_masked_positions_do_not_matter():
+    layer = MultiHeadAttention(num_heads=2, key_dim=8)
+    changed = VALUE.copy()
+    changed[~VALUE_MASK] = 1e3
+    before = layer(QUERY, VALUE, value_mask=VALUE_MASK)
+    after = layer(QUERY, changed, value_mask=VALUE_MASK)
+    np.testing.assert_allclose(after, before, atol=1e-5)
+
+
+@pytest.mark.parametrize("return_scores", [False, True])
+def test_fully_masked_rows_are_finite_and_zero_context(return_scores):
+    layer = MultiHeadAttention(num_heads=2, key_dim=8)
+    mask = np.ones((3, 5, 7), bool)
+    mask[0, 1, :] = False
+    mask[2] = False
+    result = layer(QUERY, VALUE, attention_mask=mask, return_attention_scores=return_scores)
+    output = np.asarray(keras.tree.flatten(result)[0])
+    assert np.isfinite(output).all()
+    bias = np.asarray(layer.output_dense.bias)
+    np.testing.assert_allclose(output[0, 1], bias, atol=1e-6)
+    np.testing.assert_allclose(output[2], np.broadcast_to(bias, (5, 16)), atol=1e-6)
+
+
+def test_dropout_only_in_training():
+    layer = MultiHeadAttention(num_heads=2, key_dim=8, dropout=0.5, seed=1)
+    inference = layer(QUERY, VALUE, training=False)
+    np.testing.assert_allclose(layer(QUERY, VALUE, training=False), inference)
+    assert not np.allclose(layer(QUERY, VALUE, training=True), inference)
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="num_heads"):
+        MultiHeadAttention(num_heads=0, key_dim=4)
+    with pytest.raises(ValueError, match="dropout"):
+        MultiHeadAttention(num_heads=1, key_dim=4, dropout=1.5)
