@@ -171,6 +171,22 @@ def load_backbone(preset, load_weights_from_file=True, **overrides):
     return backbone
 
 
+def tokenizer_config(tokenizer):
+    """The `tokenizer_config.json` fields other BERT tooling reads, for our tokenizer."""
+    settings = tokenizer.get_config()
+    return {
+        "tokenizer_class": "BertTokenizer",
+        "do_lower_case": bool(settings.get("lowercase", True)),
+        "strip_accents": settings.get("strip_accents"),
+        "tokenize_chinese_chars": bool(settings.get("split_on_cjk", True)),
+        "unk_token": "[UNK]",
+        "sep_token": "[SEP]",
+        "pad_token": "[PAD]",
+        "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+    }
+
+
 def save_backbone(backbone, directory, vocabulary=None, tokenizer_config=None,
                   overwrite=False):
     """Writes `backbone` as a BERT directory, atomically.

@@ -6,10 +6,12 @@ from keras_mapping.layers.attention import MultiHeadAttention
 from keras_mapping.layers.embedding import TokenAndPositionEmbedding
 from keras_mapping.layers.encoder import TransformerEncoder
 from keras_mapping.layers.masked_lm_head import MaskedLMHead
+from keras_mapping.layers.pooling import MaskedMeanPooling
 from keras_mapping.layers.position import PositionEmbedding, SinusoidalPositionEncoding
 
 __all__ = [
     "MaskedLMHead",
+    "MaskedMeanPooling",
     "MultiHeadAttention",
     "PositionEmbedding",
     "SinusoidalPositionEncoding",

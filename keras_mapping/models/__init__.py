@@ -6,6 +6,7 @@ from keras_mapping.models.bert import (
     BertMaskedLM,
     BertNextSentencePredictor,
     BertPretrainer,
+    BertSentenceEncoder,
     BertTextClassifier,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "BertMaskedLM",
     "BertNextSentencePredictor",
     "BertPretrainer",
+    "BertSentenceEncoder",
     "BertTextClassifier",
 ]

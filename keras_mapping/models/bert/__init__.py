@@ -5,6 +5,7 @@ from keras_mapping.models.bert.classifier import BertTextClassifier
 from keras_mapping.models.bert.config import ARCHITECTURES
 from keras_mapping.models.bert.masked_lm import BertMaskedLM
 from keras_mapping.models.bert.pretrainer import BertNextSentencePredictor, BertPretrainer
+from keras_mapping.models.bert.sentence_encoder import BertSentenceEncoder
 
 __all__ = [
     "ARCHITECTURES",
@@ -12,5 +13,6 @@ __all__ = [
     "BertMaskedLM",
     "BertNextSentencePredictor",
     "BertPretrainer",
+    "BertSentenceEncoder",
     "BertTextClassifier",
 ]

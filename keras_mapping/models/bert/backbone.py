@@ -165,6 +165,41 @@ class BertBackbone(keras.Model):
         return scores
 
     @classmethod
+    def from_preset(cls, preset, load_weights=True, **overrides):
+        """A backbone built from a preset's `config.json`, with its pretrained weights.
+
+        Args:
+            preset: a preset name (see `keras_mapping.checkpoints.PRESETS`, e.g. "minilm_l6")
+                or a directory in the BERT layout (config.json, model.safetensors, vocab.txt).
+            load_weights: False builds the architecture with random weights.
+            **overrides: constructor arguments to change, e.g. `dropout` or `dtype`.
+
+        Example:
+        >>> backbone = BertBackbone.from_preset("minilm_l6")
+        >>> backbone.num_layers, backbone.hidden_dim
+        (6, 384)
+        """
+        from keras_mapping.checkpoints.bert_layout import load_backbone
+
+        return load_backbone(preset, load_weights, **overrides)
+
+    def save_to_preset(self, directory, tokenizer=None, overwrite=False):
+        """Writes config.json, model.safetensors (and vocab.txt with tokenizer_config.json
+        when a tokenizer is given) so `from_preset(directory)` and other BERT tooling load it.
+
+        Args:
+            directory: destination folder; written atomically.
+            tokenizer: a `keras_mapping.tokenizers.BertTokenizer` to store alongside.
+            overwrite: replace an existing directory.
+        """
+        from keras_mapping.checkpoints.bert_layout import save_backbone, tokenizer_config
+
+        vocabulary = config = None
+        if tokenizer is not None:
+            vocabulary, config = tokenizer.get_vocabulary(), tokenizer_config(tokenizer)
+        return save_backbone(self, directory, vocabulary, config, overwrite)
+
+    @classmethod
     def from_architecture(cls, name, **overrides):
         """A randomly initialized backbone of a named architecture (see `ARCHITECTURES`).
 

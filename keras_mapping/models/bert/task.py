@@ -15,6 +15,19 @@ class BertTask(keras.Model):
         """Constructor arguments of the subclass other than `backbone`."""
         return {}
 
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """This task on a pretrained backbone; the head starts from scratch.
+
+        Args:
+            preset: a preset name or a BERT-layout directory (see `BertBackbone.from_preset`).
+            load_weights: False gives random backbone weights.
+            **kwargs: the task's own arguments, e.g. `num_classes` for a classifier.
+        """
+        from keras_mapping.models.bert.backbone import BertBackbone
+
+        return cls(BertBackbone.from_preset(preset, load_weights=load_weights), **kwargs)
+
     def get_config(self):
         return {
             "name": self.name,
