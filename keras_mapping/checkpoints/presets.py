@@ -49,7 +49,8 @@ PRESETS = {
 REQUIRED_FILES = ("config.json", "vocab.txt")
 
 
-def _local_package_dir(preset):
+def local_copy(preset):
+    """The directory of the pip-installed copy of `preset`, or None."""
     if preset.package_module is None:
         return None
     spec = importlib.util.find_spec(preset.package_module)
@@ -117,4 +118,4 @@ def resolve_preset(name_or_dir):
             "or pass a directory in the BERT layout."
         )
     preset = PRESETS[name]
-    return _local_package_dir(preset) or _download_from_hub(name, preset)
+    return local_copy(preset) or _download_from_hub(name, preset)

@@ -66,7 +66,7 @@ def worked_example():
     value = np.asarray(layer.value_dense(x))[0, :, 0]
     output, weights = layer(x, x, return_attention_scores=True)
     scale = np.sqrt(EMBEDDINGS.shape[-1])
-    return {
+    result = {
         "query": query,
         "key": key,
         "value": value,
@@ -74,3 +74,5 @@ def worked_example():
         "weights": np.asarray(weights)[0, 0],
         "output": np.asarray(output)[0],
     }
+    # float64 so that printed, rounded values read as the decimals they are.
+    return {name: value.astype("float64") for name, value in result.items()}

@@ -22,7 +22,8 @@ class MaskedMeanPooling(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> x = np.array([[[1.0, 0.0], [3.0, 0.0], [100.0, 100.0]]], "float32")
-    >>> MaskedMeanPooling(normalize=False)(x, np.array([[True, True, False]])).tolist()
+    >>> pooled = MaskedMeanPooling(normalize=False)(x, np.array([[True, True, False]]))
+    >>> np.asarray(pooled).tolist()
     [[2.0, 0.0]]
     """
 

