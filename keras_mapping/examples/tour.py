@@ -29,7 +29,7 @@ def run_tour(preset="minilm_l6", sentences=SENTENCES, print_fn=print):
         dict with the model outputs, last-layer attention and sentence embeddings.
     """
     tokenizer = BertTokenizer.from_preset(preset)
-    preprocessor = BertTextPreprocessor(tokenizer, sequence_length=None)
+    preprocessor = BertTextPreprocessor(tokenizer, max_length=None)
     inputs = {name: np.asarray(value) for name, value in preprocessor(list(sentences)).items()}
     print_fn(f"1. Tokenized {len(sentences)} sentences with the '{preset}' WordPiece vocabulary:")
     for sentence, ids, mask in zip(sentences, inputs["token_ids"], inputs["padding_mask"]):

@@ -2,8 +2,9 @@
 
 The reference is Hugging Face's `BertTokenizer` (the Rust `tokenizers` BertNormalizer,
 BertPreTokenizer and WordPiece). keras-hub and tensorflow-text disagree with it on a few
-normalisation details, so the text is normalised here with plain string ops and only the
-subword lookup is left to `tensorflow_text.FastWordpieceTokenizer`.
+normalisation details, so the text is normalised here with plain string ops; the class keeps
+keras-hub's `WordPieceTokenizer` for the vocabulary, the lookups and `detokenize`, and
+`tensorflow_text.FastWordpieceTokenizer` for the greedy subword match.
 """
 
 import json
@@ -30,19 +31,27 @@ _CJK = (
     r"\x{2B740}-\x{2B81F}\x{2B920}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
 )
 # The reference classifies with older Unicode tables than RE2: U+1885 and U+1886 were letters
-# there and U+1734 a nonspacing mark; U+166D was still punctuation. These are the only
-# differences among the characters Unicode 3.2 assigned (see tests/tokenizers).
+# there and U+1734 a nonspacing mark (and U+166D punctuation, below). These are the only
+# differences among the characters Unicode 3.2 assigned (see tests/tokenizers); characters
+# assigned since may still be classed differently.
 _ACCENT = r"[^\P{Mn}\x{1885}\x{1886}]|\x{1734}"
 # BERT counts every ASCII symbol as punctuation, `$`, `^` and `` ` `` included.
 _PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}\x{166D}]"
 
 
-def _normalize(text, lowercase, strip_accents, split_on_cjk):
-    # Python callers could not pass invalid UTF-8; decoding it with replacement characters and
-    # then dropping those keeps the later Unicode ops from failing on arbitrary bytes.
+def _sanitize(text):
+    # Python callers cannot pass invalid UTF-8, so it becomes U+FFFD, which normalisation drops
+    # anyway. NUL becomes U+FFFD too: `regex_split` and `tf.strings.lower` stop reading at NUL,
+    # and since both characters are dropped later the words come out the same.
     text = tf.strings.unicode_transcode(
         text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
     )
+    return tf.strings.regex_replace(text, r"\x00", "\ufffd")
+
+
+def _normalize(text, lowercase, strip_accents, split_on_cjk):
+    if strip_accents is None:
+        strip_accents = lowercase
     text = tf.strings.regex_replace(text, _CONTROL, "")
     text = tf.strings.regex_replace(text, _WHITESPACE, " ")
     if split_on_cjk:
@@ -56,6 +65,10 @@ def _normalize(text, lowercase, strip_accents, split_on_cjk):
         text = tf.strings.regex_replace(text, "\u03a3", "\u03c3")
         text = tf.strings.lower(text, encoding="utf-8")
     return text
+
+
+def _split(text):
+    return tf_text.regex_split(text, f"{_WHITESPACE}|{_PUNCTUATION}", _PUNCTUATION)
 
 
 def split_words(text, lowercase=True, strip_accents=None, split_on_cjk=True):
@@ -78,11 +91,8 @@ def split_words(text, lowercase=True, strip_accents=None, split_on_cjk=True):
     >>> split_words(["Naïve café, ÅNGSTRÖM!"]).to_list()
     [[b'naive', b'cafe', b',', b'angstrom', b'!']]
     """
-    if strip_accents is None:
-        strip_accents = lowercase
-    text = _normalize(tf.convert_to_tensor(text, tf.string), lowercase, strip_accents,
-                      split_on_cjk)
-    return tf_text.regex_split(text, f"{_WHITESPACE}|{_PUNCTUATION}", _PUNCTUATION)
+    text = _sanitize(tf.convert_to_tensor(text, tf.string))
+    return _split(_normalize(text, lowercase, strip_accents, split_on_cjk))
 
 
 def load_vocabulary(vocabulary):
@@ -244,16 +254,16 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
 
     def _words(self, text):
         """Words of a 1-D batch of strings, as a `[batch, (words)]` ragged tensor."""
-        options = dict(lowercase=self.lowercase, strip_accents=self.strip_accents,
-                       split_on_cjk=self.split_on_cjk)
+        text = _sanitize(text)
+        options = (self.lowercase, self.strip_accents, self.split_on_cjk)
         if not self.special_tokens_in_strings:
-            return split_words(text, **options)
+            return _split(_normalize(text, *options))
         # The reference finds special tokens in the raw text, before any normalisation, so
         # the text is cut around them first and only the pieces between are normalised.
         pieces = tf_text.regex_split(text, self._special_pattern, self._special_pattern)
         flat = pieces.flat_values
         is_special = tf.strings.regex_full_match(flat, self._special_pattern)
-        words = split_words(tf.where(is_special, "", flat), **options)
+        words = _split(_normalize(tf.where(is_special, "", flat), *options))
         specials = tf.RaggedTensor.from_row_lengths(
             tf.boolean_mask(flat, is_special), tf.cast(is_special, tf.int64))
         words = tf.concat([words, specials], axis=1)

@@ -22,7 +22,7 @@ class BertSentenceEncoder(BertTask):
     >>> from keras_mapping.tokenizers import BertTextPreprocessor, BertTokenizer
     >>> encoder = BertSentenceEncoder.from_preset("minilm_l6")
     >>> preprocess = BertTextPreprocessor(BertTokenizer.from_preset("minilm_l6"),
-    ...                                   sequence_length=32)
+    ...                                   max_length=32)
     >>> embeddings = encoder.predict(preprocess(["A good film.", "A great movie."]), verbose=0)
     >>> embeddings.shape
     (2, 384)

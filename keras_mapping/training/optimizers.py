@@ -1,0 +1,110 @@
+"""The fine-tuning optimizer: AdamW without decay on LayerNorm and biases, optionally with
+layer-wise learning-rate decay."""
+
+import re
+
+import keras
+from keras import ops
+
+from keras_mapping.training.schedules import WarmupDecay
+
+NO_WEIGHT_DECAY = ("bias", "gamma", "beta")
+ENCODER_LAYER = re.compile(r"encoder_layer_(\d+)/")
+
+
+def layerwise_factors(model, decay, num_layers):
+    """Learning-rate multiplier per variable path: the top encoder layer and the heads get 1,
+    each layer below gets `decay` times the one above, the embeddings get the lowest.
+
+    Example:
+    >>> from keras_mapping.models import BertBackbone
+    >>> backbone = BertBackbone.from_architecture("bert_tiny", vocabulary_size=10)
+    >>> factors = layerwise_factors(backbone, 0.5, 2)
+    >>> factors["encoder_layer_0/attention/query/kernel"], factors["embeddings/layer_norm/gamma"]
+    (0.5, 0.25)
+    """
+    factors = {}
+    for variable in model.trainable_variables:
+        match = ENCODER_LAYER.search(variable.path)
+        if match:
+            depth = num_layers - 1 - int(match.group(1))
+        elif variable.path.startswith("embeddings/") or "/embeddings/" in variable.path:
+            depth = num_layers
+        else:
+            depth = 0
+        factors[variable.path] = float(decay**depth)
+    return factors
+
+
+@keras.saving.register_keras_serializable(package="keras_mapping")
+class LayerwiseAdamW(keras.optimizers.AdamW):
+    """AdamW whose step size is scaled per variable (layer-wise learning-rate decay).
+
+    Args:
+        factors: dict from variable path to learning-rate multiplier (missing paths: 1).
+        **kwargs: `keras.optimizers.AdamW` arguments.
+    """
+
+    def __init__(self, factors=None, **kwargs):
+        super().__init__(**kwargs)
+        self.factors = dict(factors or {})
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self.factors.get(variable.path, 1.0)
+        if factor != 1.0:
+            learning_rate = ops.multiply(learning_rate, factor)
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["factors"] = self.factors
+        return config
+
+
+def create_optimizer(
+    learning_rate,
+    total_steps,
+    warmup_ratio=0.1,
+    decay="linear",
+    weight_decay=0.01,
+    layerwise_decay=None,
+    model=None,
+    num_layers=None,
+    global_clipnorm=1.0,
+):
+    """AdamW on a warmup-then-decay schedule, decay off for LayerNorm and biases.
+
+    Args:
+        learning_rate: peak learning rate.
+        total_steps: optimizer steps of the whole run.
+        warmup_ratio: fraction of `total_steps` spent warming up.
+        decay: "linear" or "cosine".
+        weight_decay: decoupled weight decay for kernels and embeddings.
+        layerwise_decay: e.g. 0.9 to give each lower encoder layer 0.9x the learning rate of
+            the one above; None for the same rate everywhere. Needs `model` and `num_layers`.
+        model: the model whose variables the factors are for.
+        num_layers: number of encoder layers.
+        global_clipnorm: clip the norm of all gradients together; None disables it.
+
+    Example:
+    >>> optimizer = create_optimizer(5e-5, total_steps=1000)
+    >>> round(float(optimizer.learning_rate), 8)  # step 0 of the warmup
+    0.0
+    """
+    if learning_rate <= 0:
+        raise ValueError(f"`learning_rate` must be positive, got {learning_rate}.")
+    schedule = WarmupDecay(learning_rate, total_steps,
+                           warmup_steps=int(warmup_ratio * total_steps), decay=decay)
+    arguments = dict(learning_rate=schedule, weight_decay=weight_decay,
+                     global_clipnorm=global_clipnorm)
+    if layerwise_decay is not None:
+        if model is None or num_layers is None:
+            raise ValueError("`layerwise_decay` needs the `model` and its `num_layers`.")
+        if not 0 < layerwise_decay <= 1:
+            raise ValueError(f"`layerwise_decay` must be in (0, 1], got {layerwise_decay}.")
+        optimizer = LayerwiseAdamW(
+            factors=layerwise_factors(model, layerwise_decay, num_layers), **arguments)
+    else:
+        optimizer = keras.optimizers.AdamW(**arguments)
+    optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
+    return optimizer
