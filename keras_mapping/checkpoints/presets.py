@@ -85,11 +85,12 @@ def _download_from_hub(name, preset):
         ) from error
 
 
-def resolve_preset(name_or_dir):
+def resolve_preset(name_or_dir, required=REQUIRED_FILES):
     """Returns the local directory holding the files of a preset.
 
     Args:
         name_or_dir: a preset name from `PRESETS` or a path to a BERT directory.
+        required: files a directory must hold (a tokenizer needs only vocab.txt).
 
     Raises:
         FileNotFoundError: the directory misses required files, or a named preset has no
@@ -102,7 +103,7 @@ def resolve_preset(name_or_dir):
     """
     path = Path(str(name_or_dir)).expanduser()
     if path.is_dir():
-        missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
+        missing = [f for f in required if not (path / f).is_file()]
         if missing:
             raise FileNotFoundError(
                 f"Preset directory '{path}' is missing {', '.join(missing)}; a BERT directory "

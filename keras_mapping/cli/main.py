@@ -1,14 +1,51 @@
 """`keras-mapping`: the command line. Each verb parses flags and calls the public API."""
 
 import argparse
+import dataclasses
+import json
 import os
+import re
 import sys
+import typing
+
+
+def _argument_docs(cls):
+    """`{argument: help text}` from the "Args:" section of a class docstring."""
+    docs, name = {}, None
+    for line in (cls.__doc__ or "").split("Args:", 1)[-1].splitlines():
+        match = re.match(r"\s{8}(\w+): (.*)", line)
+        if match:
+            name = match.group(1)
+            docs[name] = match.group(2)
+        elif name and line.startswith(" " * 12):
+            docs[name] += " " + line.strip()
+    return docs
+
+
+def _add_config_flags(parser, config_cls):
+    """One flag per field of a config dataclass, typed and documented from the class."""
+    docs = _argument_docs(config_cls)
+    defaults = config_cls()
+    for field in dataclasses.fields(config_cls):
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        help_text = f"{docs.get(field.name, '')} (default: {default})"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                help=help_text)
+            continue
+        kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
+        kind = kind if kind in (int, float) else str
+        parser.add_argument(flag, type=kind, default=default, help=help_text,
+                            metavar=field.name.upper())
 
 
 def _demo(arguments):
-    from keras_mapping.examples.tour import run_tour
+    from keras_mapping.examples.tour import run_sentiment_tour, run_tour
 
     run_tour(preset=arguments.preset)
+    if arguments.train_examples:
+        run_sentiment_tour(out=arguments.out, train_examples=arguments.train_examples)
 
 
 def _presets(arguments):
@@ -20,7 +57,43 @@ def _presets(arguments):
         print(f"{name:12s} {preset.description}  [{where}]")
 
 
+def _finetune(arguments):
+    from keras_mapping.training import FinetuneConfig, finetune
+
+    names = {field.name for field in dataclasses.fields(FinetuneConfig)}
+    config = FinetuneConfig(**{k: v for k, v in vars(arguments).items() if k in names})
+    metrics = finetune(config, verbose=arguments.verbose)
+    print(json.dumps(metrics))
+
+
+def _evaluate(arguments):
+    from keras_mapping.training.inference import evaluate
+
+    metrics = evaluate(arguments.model, arguments.dataset, arguments.split,
+                       data_dir=arguments.data_dir, max_examples=arguments.max_examples)
+    print(json.dumps(metrics))
+
+
+def _predict(arguments):
+    from keras_mapping.training.inference import predict
+
+    if not arguments.texts and not arguments.input:
+        raise ValueError("give texts as arguments or a file with --input (one text a line).")
+    if arguments.input:
+        if not os.path.isfile(arguments.input):
+            raise FileNotFoundError(f"--input file '{arguments.input}' does not exist.")
+        with open(arguments.input, encoding="utf-8") as file:
+            texts = (line.rstrip("\n") for line in file)
+            for row in predict(arguments.model, texts):
+                print(json.dumps(row, ensure_ascii=False))
+        return
+    for row in predict(arguments.model, arguments.texts):
+        print(json.dumps(row, ensure_ascii=False))
+
+
 def build_parser():
+    from keras_mapping.training.finetune import FinetuneConfig
+
     parser = argparse.ArgumentParser(
         prog="keras-mapping",
         description="BERT-family models for Keras 3: pretrain, map, transfer.")
@@ -31,10 +104,45 @@ def build_parser():
                      "attention and sentence similarities.")
     demo.add_argument("--preset", default="minilm_l6",
                       help="Preset name or BERT-layout directory (default: %(default)s).")
+    demo.add_argument("--train-examples", type=int, default=3000,
+                      help="SST-2 sentences for the shortened fine-tuning run; 0 skips it "
+                           "(default: %(default)s).")
+    demo.add_argument("--out", default="saved_models/demo_sst2",
+                      help="Model directory of the demo run (replaced each time).")
     demo.set_defaults(run=_demo)
 
     presets = verbs.add_parser("presets", help="List named presets and where their files are.")
     presets.set_defaults(run=_presets)
+
+    finetune = verbs.add_parser(
+        "finetune", help="Fine-tune a preset for text classification; writes a model "
+                         "directory and prints its validation metrics as JSON.")
+    _add_config_flags(finetune, FinetuneConfig)
+    finetune.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
+                          help="Keras progress output: 0 none, 1 bar, 2 a line per round.")
+    finetune.set_defaults(run=_finetune)
+
+    evaluate = verbs.add_parser(
+        "evaluate", help="Evaluate a model directory; prints JSON (accuracy, f1, loss, "
+                         "examples_per_second, confusion_matrix) as the last line.")
+    evaluate.add_argument("--model", required=True, help="Model directory from finetune.")
+    evaluate.add_argument("--dataset", default="sst2",
+                          help="sst2, a folder with split files, or a TFDS name.")
+    evaluate.add_argument("--split", default="validation", help="Split to evaluate.")
+    evaluate.add_argument("--data-dir", default=None,
+                          help="Overrides $KERAS_MAPPING_DATA_DIR.")
+    evaluate.add_argument("--max-examples", type=int, default=None,
+                          help="Evaluate only the first N examples.")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = verbs.add_parser(
+        "predict", help="Classify texts; prints one JSON line per text with its label and "
+                        "probabilities.")
+    predict.add_argument("--model", required=True, help="Model directory from finetune.")
+    predict.add_argument("--input", default=None,
+                         help="A UTF-8 file with one text per line (streamed).")
+    predict.add_argument("texts", nargs="*", help="Texts to classify.")
+    predict.set_defaults(run=_predict)
     return parser
 
 
@@ -44,7 +152,7 @@ def main(argv=None):
     arguments = build_parser().parse_args(argv)
     try:
         arguments.run(arguments)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as error:
         print(f"keras-mapping {arguments.verb}: error: {error}", file=sys.stderr)
         return 2
     return 0

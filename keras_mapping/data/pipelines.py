@@ -45,6 +45,29 @@ def _bucket_key(boundaries):
     return key
 
 
+def _pad_to_bucket(boundaries):
+    """Pads a packed batch to the smallest boundary that holds it, so that only
+    `len(boundaries)` shapes ever reach the model (one compiled graph each)."""
+    boundaries = tf.constant(boundaries, tf.int32)
+
+    def pad(inputs):
+        length = tf.shape(inputs["token_ids"], tf.int32)[1]
+        index = tf.minimum(tf.searchsorted(boundaries, [length])[0], tf.size(boundaries) - 1)
+        extra = tf.maximum(boundaries[index] - length, 0)
+        return {name: tf.pad(value, [[0, 0], [0, extra]]) for name, value in inputs.items()}
+
+    return pad
+
+
+def length_buckets(max_length, boundaries="auto"):
+    """Sorted sequence-length boundaries ending at `max_length`."""
+    if boundaries is None:
+        return None
+    if boundaries == "auto":
+        boundaries = DEFAULT_BUCKETS
+    return sorted({b for b in boundaries if b < max_length} | {max_length})
+
+
 def classification_dataset(
     examples,
     tokenizer,
@@ -52,12 +75,17 @@ def classification_dataset(
     batch_size=32,
     shuffle=False,
     seed=None,
-    bucket_boundaries=None,
+    buckets="auto",
+    group_by_length=False,
     repeat=False,
     cache=True,
     deterministic=None,
 ):
     """Batches of `({"token_ids", "segment_ids", "padding_mask"}, labels)` for `model.fit`.
+
+    Each batch is padded to the smallest length bucket that holds its longest example, never
+    to a fixed 512: short sentences cost short sequences, and the model sees only a handful
+    of shapes (each compiles once, with or without XLA).
 
     Args:
         examples: a `keras_mapping.data.LabeledTexts` (pairs are packed as two segments).
@@ -66,9 +94,10 @@ def classification_dataset(
         batch_size: examples per batch.
         shuffle: shuffle the examples (the whole set) each epoch.
         seed: shuffle seed.
-        bucket_boundaries: sequence-length boundaries; each batch then holds examples of one
-            length range. Orders examples by length, so use it for training only. "auto"
-            picks `DEFAULT_BUCKETS` below `max_length`.
+        buckets: sequence-length boundaries to pad to; "auto" uses `DEFAULT_BUCKETS` below
+            `max_length`; None pads each batch to its own longest example.
+        group_by_length: fill each batch with examples of one bucket (less padding; changes
+            the order, so for training only).
         repeat: repeat forever (for step-based training).
         cache: keep the token ids in memory after the first pass, so tokenization runs once.
         deterministic: force a deterministic element order (None keeps tf.data's default).
@@ -77,13 +106,15 @@ def classification_dataset(
     >>> from keras_mapping.data import from_lists
     >>> from keras_mapping.tokenizers import BertTokenizer
     >>> examples = from_lists(["a fine film", "dull"], [1, 0])
-    >>> dataset = classification_dataset(examples, BertTokenizer.from_preset("minilm_l6"))
+    >>> dataset = classification_dataset(examples, BertTokenizer.from_preset("minilm_l6"),
+    ...                                  buckets=None)
     >>> inputs, labels = next(iter(dataset))
     >>> inputs["token_ids"].numpy().tolist(), labels.numpy().tolist()
     ([[101, 1037, 2986, 2143, 102], [101, 10634, 102, 0, 0]], [1, 0])
     """
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be at least 1, got {batch_size}.")
+    boundaries = length_buckets(max_length, buckets)
     dataset = tokenized_dataset(examples, tokenizer, max_length)
     if cache:
         dataset = dataset.cache()
@@ -91,11 +122,9 @@ def classification_dataset(
         dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    if bucket_boundaries == "auto":
-        bucket_boundaries = [b for b in DEFAULT_BUCKETS if b < max_length]
-    if bucket_boundaries:
+    if group_by_length and boundaries:
         dataset = dataset.group_by_window(
-            key_func=_bucket_key(list(bucket_boundaries)),
+            key_func=_bucket_key(boundaries[:-1]),
             reduce_func=lambda key, window: window.ragged_batch(batch_size),
             window_size=batch_size,
         )
@@ -103,9 +132,12 @@ def classification_dataset(
         dataset = dataset.ragged_batch(batch_size)
     packer = BertPacker(tokenizer.cls_token_id, tokenizer.sep_token_id,
                         tokenizer.pad_token_id, max_length=max_length, pad_to_longest=True)
-    dataset = dataset.map(lambda segments, labels: (packer(tuple(segments) if len(segments) > 1
-                                                           else segments[0]), labels),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+    pad = _pad_to_bucket(boundaries) if boundaries else (lambda inputs: inputs)
+
+    def pack(segments, labels):
+        return pad(packer(tuple(segments) if len(segments) > 1 else segments[0])), labels
+
+    dataset = dataset.map(pack, num_parallel_calls=tf.data.AUTOTUNE)
     if deterministic is not None:
         options = tf.data.Options()
         options.deterministic = deterministic

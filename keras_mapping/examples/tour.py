@@ -67,3 +67,35 @@ def run_tour(preset="minilm_l6", sentences=SENTENCES, print_fn=print):
     print_fn(f"   Q[0] = {np.round(example['query'][0], 2).tolist()}  (not [1.1, 1.6, 1.3, 2.1])")
     print_fn(f"   weights[0] = {np.round(example['weights'][0], 4).tolist()}")
     return {"outputs": outputs, "attention": scores, "embeddings": embeddings}
+
+
+SAMPLE_REVIEWS = (
+    "A gorgeous, witty, seductive movie.",
+    "The plot is nothing but boilerplate clichés from start to finish.",
+    "It's not a bad film, just a forgettable one.",
+)
+
+
+def run_sentiment_tour(out="saved_models/demo_sst2", train_examples=3000, print_fn=print):
+    """A shortened SST-2 fine-tuning run (first `train_examples` sentences, one pass), then
+    validation accuracy and predictions for a few reviews.
+
+    The full recipe is `keras-mapping finetune` with its defaults (see BENCHMARKS.md).
+    """
+    import shutil
+
+    from keras_mapping.training import FinetuneConfig, finetune
+    from keras_mapping.training.inference import predict
+
+    shutil.rmtree(out, ignore_errors=True)
+    config = FinetuneConfig(out=out, max_train_examples=train_examples, batch_size=64,
+                            freeze=3, evaluations_per_epoch=1)
+    print_fn(f"\n6. Fine-tuning minilm_l6 on the first {train_examples:,} SST-2 training "
+             "sentences (a shortened run of the default recipe):")
+    metrics = finetune(config, verbose=2, print_fn=lambda line: print_fn("   " + line))
+    print_fn(f"   SST-2 validation accuracy: {metrics['accuracy']:.4f} "
+             f"({metrics['num_examples']} sentences), macro F1 {metrics['f1']:.4f}")
+    print_fn("   predictions:")
+    for row in predict(out, SAMPLE_REVIEWS):
+        print_fn(f"   {row['label']:>8} {max(row['probabilities']):.3f}  {row['text']}")
+    return metrics

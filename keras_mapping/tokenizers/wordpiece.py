@@ -226,7 +226,7 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         # Imported here so that the checkpoint code may import the tokenizers in turn.
         from keras_mapping.checkpoints.presets import resolve_preset
 
-        directory = resolve_preset(name_or_dir)
+        directory = resolve_preset(name_or_dir, required=("vocab.txt",))
         settings = {}
         config_path = directory / "tokenizer_config.json"
         if config_path.is_file():

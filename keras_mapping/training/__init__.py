@@ -1,6 +1,16 @@
 """Training recipes: the fine-tuning optimizer and schedules, callbacks, and the runs."""
 
+from keras_mapping.training.callbacks import BestWeights, StopOnNonFiniteLoss
+from keras_mapping.training.finetune import FinetuneConfig, finetune
 from keras_mapping.training.optimizers import LayerwiseAdamW, create_optimizer
 from keras_mapping.training.schedules import WarmupDecay
 
-__all__ = ["LayerwiseAdamW", "WarmupDecay", "create_optimizer"]
+__all__ = [
+    "BestWeights",
+    "FinetuneConfig",
+    "LayerwiseAdamW",
+    "StopOnNonFiniteLoss",
+    "WarmupDecay",
+    "create_optimizer",
+    "finetune",
+]

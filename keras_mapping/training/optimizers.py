@@ -49,8 +49,14 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         super().__init__(**kwargs)
         self.factors = dict(factors or {})
 
+    def build(self, variables):
+        super().build(variables)
+        # Backends hand `update_step` their own variable objects, which lack Keras paths.
+        self._factor_by_key = {self._var_key(v): self.factors.get(v.path, 1.0)
+                               for v in variables}
+
     def update_step(self, gradient, variable, learning_rate):
-        factor = self.factors.get(variable.path, 1.0)
+        factor = self._factor_by_key.get(self._var_key(variable), 1.0)
         if factor != 1.0:
             learning_rate = ops.multiply(learning_rate, factor)
         super().update_step(gradient, variable, learning_rate)

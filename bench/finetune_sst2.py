@@ -1,0 +1,141 @@
+"""SST-2 fine-tuning benchmark: our defaults, from scratch, and KerasHub's training speed.
+
+Usage (from the repository root, after `make setup`):
+
+    .venv/bin/python bench/finetune_sst2.py [--parts defaults,scratch,kerashub] [--out DIR]
+
+Each part appends a row to the "SST-2 fine-tuning" table in BENCHMARKS.md:
+- defaults: `keras-mapping finetune --preset minilm_l6 --dataset sst2 --out DIR` (no other
+  flag), then `keras-mapping evaluate`; wall time includes data loading and evaluation;
+  peak resident memory of the run.
+- scratch: the same with `--from-scratch`.
+- kerashub: KerasHub's `BertTextClassifier` on the same checkpoint with its own preprocessor
+  at sequence length 128, batch 32: examples/s over 200 training steps and the projected
+  SST-2 epoch time, beside ours.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
+RESULTS = ROOT / "bench" / "results"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- finetune_sst2:begin -->", "<!-- finetune_sst2:end -->"
+COLUMNS = ("part", "command", "accuracy", "finetune_wall_seconds", "train_examples_per_second",
+           "projected_epoch_seconds", "peak_memory_mib", "measured_at")
+
+
+def run(command):
+    """Runs a command, returns (seconds, peak RSS in MiB of this child, last output line)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.time()
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.time() - started
+    if completed.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024, completed.stdout.strip().splitlines()[-1]
+
+
+def finetune_part(name, out, extra_flags):
+    shutil.rmtree(out, ignore_errors=True)
+    command = CLI + ["finetune", "--preset", "minilm_l6", "--dataset", "sst2", "--out",
+                     str(out), "--verbose", "2"] + extra_flags
+    seconds, peak_mib, last = run(command)
+    trained = json.loads(last)
+    eval_seconds, _, last = run(CLI + ["evaluate", "--model", str(out), "--dataset", "sst2",
+                                       "--split", "validation"])
+    evaluated = json.loads(last)
+    return {
+        "part": name,
+        "command": " ".join(["keras-mapping"] + command[len(CLI):]),
+        "accuracy": evaluated["accuracy"],
+        "f1": evaluated["f1"],
+        "finetune_wall_seconds": round(seconds, 1),
+        "train_examples_per_second": trained["train_examples_per_second"],
+        "peak_memory_mib": round(peak_mib),
+        "evaluate_examples_per_second": evaluated["examples_per_second"],
+    }
+
+
+def kerashub_part(steps=200, batch_size=32, sequence_length=128):
+    """KerasHub's classifier on the same checkpoint, trained on SST-2 sentences."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    import keras_hub
+    import tensorflow as tf
+
+    from keras_mapping.checkpoints import resolve_preset
+    from keras_mapping.data import load_splits
+
+    train = load_splits("sst2", splits=("train",))["train"]
+    classifier = keras_hub.models.BertTextClassifier.from_preset(
+        str(resolve_preset("minilm_l6")), num_classes=2)
+    classifier.preprocessor.sequence_length = sequence_length
+    classifier.compile(optimizer=keras.optimizers.AdamW(5e-5))
+    data = (tf.data.Dataset.from_tensor_slices((train.texts, train.labels))
+            .batch(batch_size).repeat())
+    classifier.fit(data, steps_per_epoch=10, epochs=1, verbose=0)  # warm-up and tracing
+    started = time.time()
+    classifier.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    seconds = time.time() - started
+    per_second = steps * batch_size / seconds
+    return {
+        "part": "kerashub",
+        "command": (f"keras_hub BertTextClassifier.from_preset(minilm_l6 dir), sequence_length="
+                    f"{sequence_length}, batch {batch_size}, {steps} steps"),
+        "train_examples_per_second": round(per_second, 1),
+        "projected_epoch_seconds": round(len(train) / per_second),
+    }
+
+
+def write_table():
+    """Renders every stored result as the table between the markers in BENCHMARKS.md."""
+    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("finetune_sst2_*.json"))]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        cells = []
+        for column in COLUMNS:
+            value = row.get(column, "")
+            if column == "accuracy" and value != "":
+                value = f"{100 * value:.2f}%"
+            cells.append(f"`{value}`" if column == "command" else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    text = BENCHMARKS.read_text()
+    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
+    BENCHMARKS.write_text(text[:start] + "\n" + "\n".join(lines) + "\n" + text[stop:])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="defaults,scratch,kerashub",
+                        help="Comma-separated parts to run.")
+    parser.add_argument("--out", default=str(ROOT / "saved_models" / "bench"),
+                        help="Where the fine-tuned models go.")
+    arguments = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for part in arguments.parts.split(","):
+        if part == "defaults":
+            result = finetune_part(part, Path(arguments.out) / "defaults", [])
+        elif part == "scratch":
+            result = finetune_part(part, Path(arguments.out) / "scratch", ["--from-scratch"])
+        elif part == "kerashub":
+            result = kerashub_part()
+        else:
+            raise SystemExit(f"unknown part {part!r}")
+        result["measured_at"] = time.strftime("%Y-%m-%d %H:%M")
+        (RESULTS / f"finetune_sst2_{part}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result), flush=True)
+        write_table()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""Fine-tuning a pretrained encoder for text classification, end to end.
+
+`finetune(FinetuneConfig(...))` reads the data, builds the classifier from a preset, trains it
+with `model.fit` and leaves a model directory (see `keras_mapping.checkpoints.model_dir`).
+A run that is killed resumes from its last evaluation round when started again with the same
+config and output directory.
+"""
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_mapping.checkpoints import model_dir
+from keras_mapping.data import classification_dataset, load_splits
+from keras_mapping.models import BertBackbone, BertTextClassifier
+from keras_mapping.tokenizers import BertTokenizer
+from keras_mapping.training.callbacks import BestWeights, StopOnNonFiniteLoss
+from keras_mapping.training.optimizers import create_optimizer
+
+RUN_STATE_DIR = ".run"
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+@dataclass
+class FinetuneConfig:
+    """The fine-tuning recipe.
+
+    The defaults are sized for SST-2 with `minilm_l6` on a 2-core CPU within 10 minutes
+    (see BENCHMARKS.md): two thirds of an epoch in batches of 128 at 2e-4, with the
+    embeddings and the lowest 3 of 6 encoder layers frozen, which halves the cost of a step.
+
+    Args:
+        preset: preset name or BERT-layout directory to start from.
+        dataset: "sst2", a folder with train/validation files, or a TFDS name.
+        out: output model directory.
+        text_column: text column of file datasets.
+        label_column: label column of file datasets.
+        data_dir: overrides `$KERAS_MAPPING_DATA_DIR` (and TFDS's data folder).
+        epochs: passes over the training data; fractions allowed (0.5 = half an epoch).
+        batch_size: examples per step.
+        learning_rate: peak learning rate.
+        max_length: longest packed sequence; batches pad only to their longest member.
+        warmup_ratio: fraction of steps warming up linearly from 0.
+        decay: "linear" or "cosine" decay after warmup.
+        weight_decay: AdamW weight decay (not on LayerNorm and biases).
+        layerwise_decay: learning-rate factor per layer downwards (e.g. 0.9), or None.
+        freeze: number of lowest encoder layers to freeze.
+        freeze_embeddings: freeze the embedding tables and their LayerNorm.
+        dropout: dropout rate in the backbone and before the output layer.
+        seed: seed for weights of the head, dropout and data order.
+        from_scratch: random initial weights instead of the preset's (same architecture).
+        precision: "fp32", "bf16" or "fp16".
+        jit_compile: compile train and predict steps with XLA.
+        evaluations_per_epoch: validation rounds per epoch; each round is a Keras epoch,
+            a checkpoint for resuming, and a candidate for the best weights.
+        early_stopping_patience: stop after this many rounds without a better validation
+            accuracy; None never stops early.
+        max_train_examples: use only the first N training examples (quick runs).
+        max_eval_examples: use only the first N validation examples.
+        deterministic: make tf.data and TensorFlow ops deterministic (slower).
+    """
+
+    preset: str = "minilm_l6"
+    dataset: str = "sst2"
+    out: str = "saved_models/sst2_minilm_l6"
+    text_column: str | None = None
+    label_column: str | None = None
+    data_dir: str | None = None
+    epochs: float = 0.65
+    batch_size: int = 128
+    learning_rate: float = 2e-4
+    max_length: int = 64
+    warmup_ratio: float = 0.1
+    decay: str = "linear"
+    weight_decay: float = 0.01
+    layerwise_decay: float | None = None
+    freeze: int = 3
+    freeze_embeddings: bool = True
+    dropout: float = 0.1
+    seed: int = 42
+    from_scratch: bool = False
+    precision: str = "fp32"
+    jit_compile: bool = False
+    evaluations_per_epoch: int = 3
+    early_stopping_patience: int | None = None
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    deterministic: bool = False
+
+    def __post_init__(self):
+        checks = {
+            "batch_size": self.batch_size >= 1,
+            "epochs": self.epochs > 0,
+            "learning_rate": self.learning_rate > 0,
+            "max_length": self.max_length >= 3,
+            "freeze": self.freeze >= 0,
+            "evaluations_per_epoch": self.evaluations_per_epoch >= 1,
+            "warmup_ratio": 0 <= self.warmup_ratio < 1,
+            "dropout": 0 <= self.dropout < 1,
+        }
+        for name, valid in checks.items():
+            if not valid:
+                raise ValueError(f"Invalid `{name}`: {getattr(self, name)!r}.")
+        if self.precision not in PRECISION_POLICIES:
+            raise ValueError(f"`precision` must be one of {sorted(PRECISION_POLICIES)}, got "
+                             f"{self.precision!r}.")
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {field.name for field in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _check_output_directory(config):
+    """Refuses to mix runs: a finished run, or an unfinished one with another recipe."""
+    out = Path(config.out)
+    saved = out / model_dir.TRAINING_CONFIG_FILE
+    if not saved.is_file():
+        if out.exists() and any(out.iterdir()):
+            raise FileExistsError(
+                f"Output directory '{out}' is not empty and holds no keras-mapping run; "
+                "choose another --out.")
+        return
+    previous = json.loads(saved.read_text(encoding="utf-8"))
+    if (out / model_dir.MODEL_FILE).is_file():
+        raise FileExistsError(
+            f"Output directory '{out}' already holds a finished run; choose another --out "
+            "or delete it.")
+    if previous != config.to_dict():
+        changed = sorted(k for k in config.to_dict() if previous.get(k) != config.to_dict()[k])
+        raise FileExistsError(
+            f"Output directory '{out}' holds an unfinished run with a different recipe "
+            f"(differs in: {', '.join(changed)}); rerun it with the same settings to resume, "
+            "or choose another --out.")
+
+
+def _completed_rounds(backup_dir):
+    metadata = Path(backup_dir) / "training_metadata.json"
+    if metadata.is_file():
+        return int(json.loads(metadata.read_text())["epoch"])
+    return 0
+
+
+def build_classifier(config, num_classes):
+    """The classifier of a recipe: the preset's backbone (pretrained unless
+    `from_scratch`) with the recipe's dropout and freezing, and a new head."""
+    backbone = BertBackbone.from_preset(config.preset, load_weights=not config.from_scratch,
+                                        dropout=config.dropout)
+    backbone.freeze(embeddings=config.freeze_embeddings, num_layers=config.freeze)
+    return BertTextClassifier(backbone, num_classes=num_classes, dropout=config.dropout)
+
+
+def evaluation_metrics(logits, labels, num_classes):
+    """Accuracy, macro F1, cross-entropy and the confusion matrix (rows: true labels)."""
+    logits = np.asarray(logits, "float64")
+    labels = np.asarray(labels)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    predictions = logits.argmax(axis=1)
+    confusion = np.zeros((num_classes, num_classes), int)
+    np.add.at(confusion, (labels, predictions), 1)
+    f1_scores = []
+    for label in range(num_classes):
+        true_positive = confusion[label, label]
+        denominator = confusion[label].sum() + confusion[:, label].sum()
+        f1_scores.append(2 * true_positive / denominator if denominator else 0.0)
+    return {
+        "accuracy": float((predictions == labels).mean()),
+        "f1": float(np.mean(f1_scores)),
+        "loss": float(-log_probabilities[np.arange(len(labels)), labels].mean()),
+        "num_examples": int(len(labels)),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def finetune(config, callbacks=(), verbose=1, print_fn=print):
+    """Runs a recipe and writes its model directory to `config.out`.
+
+    Args:
+        config: a `FinetuneConfig`.
+        callbacks: extra Keras callbacks.
+        verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per round).
+        print_fn: where summary lines go.
+
+    Returns:
+        The validation metrics of the saved (best) weights, with timings.
+    """
+    started = time.time()
+    _check_output_directory(config)
+    out = Path(config.out)
+    state = out / RUN_STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    model_dir.write_json_atomically(out / model_dir.TRAINING_CONFIG_FILE, config.to_dict())
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    keras.config.set_dtype_policy(PRECISION_POLICIES[config.precision])
+
+    splits = load_splits(config.dataset, text_column=config.text_column,
+                         label_column=config.label_column, data_dir=config.data_dir)
+    train, validation = splits["train"], splits["validation"]
+    if config.max_train_examples:
+        train = train.head(config.max_train_examples)
+    if config.max_eval_examples:
+        validation = validation.head(config.max_eval_examples)
+    num_classes = train.label_vocabulary.num_classes
+    tokenizer = BertTokenizer.from_preset(config.preset)
+    model = build_classifier(config, num_classes)
+
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    rounds = max(1, round(config.epochs * config.evaluations_per_epoch))
+    steps_per_round = math.ceil(total_steps / rounds)
+    backbone = model.backbone
+    model.compile(
+        optimizer=create_optimizer(
+            config.learning_rate, total_steps, warmup_ratio=config.warmup_ratio,
+            decay=config.decay, weight_decay=config.weight_decay,
+            layerwise_decay=config.layerwise_decay, model=model,
+            num_layers=backbone.num_layers),
+        jit_compile=config.jit_compile,
+    )
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    print_fn(f"finetune: {len(train):,} training / {len(validation):,} validation examples, "
+             f"{num_classes} classes; {trainable:,} of {model.count_params():,} parameters "
+             f"train; {total_steps:,} steps in {rounds} rounds")
+
+    backup = state / "backup"
+    done_rounds = _completed_rounds(backup)
+    train_data = classification_dataset(
+        train, tokenizer, max_length=config.max_length, batch_size=config.batch_size,
+        shuffle=True, seed=config.seed, group_by_length=True, repeat=True,
+        deterministic=True if config.deterministic else None,
+    ).skip(done_rounds * steps_per_round)
+    validation_data = classification_dataset(
+        validation, tokenizer, max_length=config.max_length, batch_size=64)
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    best = BestWeights(state / "best.weights.h5", monitor="val_accuracy")
+    run_callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup)),
+        StopOnNonFiniteLoss(best),
+        best,
+        keras.callbacks.CSVLogger(str(logs / "training.csv"), append=True),
+        keras.callbacks.TensorBoard(str(logs / "tensorboard"), write_graph=False),
+    ]
+    if config.early_stopping_patience is not None:
+        run_callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=config.early_stopping_patience))
+    fit_started = time.time()
+    model.fit(train_data, validation_data=validation_data, epochs=rounds,
+              steps_per_epoch=steps_per_round, callbacks=run_callbacks + list(callbacks),
+              verbose=verbose)
+    train_seconds = time.time() - fit_started
+    best.restore(model)
+
+    logits = model.predict(validation_data, verbose=0)
+    metrics = evaluation_metrics(logits, validation.labels, num_classes)
+    metrics.update(
+        train_seconds=round(train_seconds, 1),
+        train_examples_per_second=round(
+            min(total_steps - done_rounds * steps_per_round, total_steps)
+            * config.batch_size / max(train_seconds, 1e-9), 1),
+        best_round=best.best_round,
+    )
+    model_dir.save_classifier(out, model, tokenizer, train.label_vocabulary, config.to_dict(),
+                              metrics)
+    shutil.rmtree(state, ignore_errors=True)
+    metrics["wall_seconds"] = round(time.time() - started, 1)
+    print_fn(f"finetune: validation accuracy {metrics['accuracy']:.4f} (best round "
+             f"{best.best_round}); model directory {out}")
+    return metrics

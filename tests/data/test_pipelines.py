@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from keras_mapping.data import classification_dataset, from_lists
+from keras_mapping.data.pipelines import length_buckets
+from keras_mapping.tokenizers import BertTokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer.from_preset("minilm_l6")
+
+
+def sentences(count, seed=0):
+    rng = np.random.default_rng(seed)
+    words = ["good", "bad", "film", "plot", "charming", "dull", "the", "a", "very"]
+    return [" ".join(rng.choice(words, rng.integers(1, 40))) for _ in range(count)]
+
+
+def test_packs_ids_masks_and_pads_to_the_batch(tokenizer):
+    examples = from_lists(["a fine film", "dull", ""], [1, 0, 1])
+    inputs, labels = next(iter(classification_dataset(examples, tokenizer, buckets=None)))
+    assert inputs["token_ids"].numpy().tolist() == [
+        [101, 1037, 2986, 2143, 102], [101, 10634, 102, 0, 0], [101, 102, 0, 0, 0]]
+    assert inputs["segment_ids"].numpy().sum() == 0
+    assert inputs["padding_mask"].numpy().tolist() == [
+        [True] * 5, [True] * 3 + [False] * 2, [True] * 2 + [False] * 3]
+    assert labels.numpy().tolist() == [1, 0, 1]
+
+
+def test_pairs_get_segment_ids_and_truncation(tokenizer):
+    examples = from_lists(["the film is good"], [0], text_pairs=["very very dull plot"])
+    inputs, _ = next(iter(classification_dataset(examples, tokenizer, max_length=8,
+                                                 buckets=None)))
+    ids = inputs["token_ids"].numpy()[0].tolist()
+    assert len(ids) == 8 and ids[0] == 101 and ids.count(102) == 2
+    assert inputs["segment_ids"].numpy()[0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def test_batches_pad_to_length_buckets_and_never_beyond_max_length(tokenizer):
+    examples = from_lists(sentences(200), [0] * 200)
+    boundaries = length_buckets(48, (8, 16, 32))
+    assert boundaries == [8, 16, 32, 48]
+    lengths = set()
+    for inputs, _ in classification_dataset(examples, tokenizer, max_length=48, batch_size=16,
+                                            buckets=(8, 16, 32)):
+        length = inputs["token_ids"].shape[1]
+        lengths.add(length)
+        mask = inputs["padding_mask"].numpy()
+        assert mask.sum(axis=1).max() <= length
+        real_longest = mask.sum(axis=1).max()
+        assert length == min(b for b in boundaries if b >= real_longest)
+    assert lengths <= set(boundaries)
+
+
+def test_group_by_length_fills_batches_from_one_bucket(tokenizer):
+    examples = from_lists(sentences(300, seed=2), [0] * 300)
+    dataset = classification_dataset(examples, tokenizer, max_length=48, batch_size=16,
+                                      buckets=(8, 16, 32), group_by_length=True, shuffle=True,
+                                      seed=3)
+    seen = 0
+    for inputs, _ in dataset:
+        real = inputs["padding_mask"].numpy().sum(axis=1)
+        boundaries = [0, 8, 16, 32, 48]
+        buckets = {next(i for i, b in enumerate(boundaries) if b >= r) for r in real}
+        assert len(buckets) == 1, real
+        seen += len(real)
+    assert seen == 300  # nothing dropped, remainders included
+
+
+def test_seeded_shuffle_is_reproducible_and_reshuffles(tokenizer):
+    examples = from_lists(sentences(64, seed=4), list(range(64)))
+
+    def order(dataset, epochs=2):
+        return [labels.numpy().tolist() for labels in
+                (batch[1] for batch in dataset.take(epochs * 4))]
+
+    make = lambda: classification_dataset(examples, tokenizer, batch_size=16, shuffle=True,
+                                          seed=9, repeat=True, deterministic=True)
+    first, second = order(make()), order(make())
+    assert first == second
+    assert sorted(sum(first[:4], [])) == list(range(64))
+    assert sum(first[:4], []) != sum(first[4:], [])  # a new order every epoch
+
+
+def test_rejects_bad_batch_size(tokenizer):
+    with pytest.raises(ValueError, match="batch_size"):
+        classification_dataset(from_lists(["x"], [0]), tokenizer, batch_size=0)

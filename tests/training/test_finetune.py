@@ -1,0 +1,155 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mapping.checkpoints.model_dir import load_classifier
+from keras_mapping.cli.main import main
+from keras_mapping.training import FinetuneConfig, finetune
+from keras_mapping.training.finetune import evaluation_metrics
+
+
+def tiny_config(tiny_preset, tiny_dataset, out, **overrides):
+    values = dict(preset=str(tiny_preset), dataset=str(tiny_dataset), out=str(out), epochs=4,
+                  dropout=0.0, freeze=0,
+                  batch_size=16, learning_rate=5e-3, max_length=32, freeze_embeddings=False,
+                  evaluations_per_epoch=1, jit_compile=False, warmup_ratio=0.0)
+    values.update(overrides)
+    return FinetuneConfig(**values)
+
+
+def last_json_line(text):
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_cli_round_trip_finetune_evaluate_predict(tiny_preset, tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "model"
+    assert main(["finetune", "--preset", str(tiny_preset), "--dataset", str(tiny_dataset),
+                 "--out", str(out), "--epochs", "10", "--batch-size", "16", "--dropout", "0",
+                 "--evaluations-per-epoch", "1", "--freeze", "0",
+                 "--learning-rate", "5e-3", "--max-length", "32", "--warmup-ratio", "0",
+                 "--no-freeze-embeddings", "--no-jit-compile", "--verbose", "0"]) == 0
+    trained = last_json_line(capsys.readouterr().out)
+    assert trained["accuracy"] >= 0.9, trained
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "labels.json", "logs", "metrics.json", "model.keras", "tokenizer_config.json",
+        "training_config.json", "vocab.txt"]
+    assert (out / "logs" / "training.csv").read_text().count("\n") == 11  # header + 10 rounds
+
+    assert main(["evaluate", "--model", str(out), "--dataset", str(tiny_dataset)]) == 0
+    evaluated = last_json_line(capsys.readouterr().out)
+    assert evaluated["accuracy"] == pytest.approx(trained["accuracy"])
+    assert np.sum(evaluated["confusion_matrix"]) == 32
+    assert evaluated["examples_per_second"] > 0
+    assert set(evaluated) >= {"accuracy", "f1", "loss", "examples_per_second",
+                              "confusion_matrix"}
+
+    texts = ["the cast was wonderful .", "its ending was awful ."]
+    assert main(["predict", "--model", str(out), *texts]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [row["text"] for row in rows] == texts
+    assert [row["label"] for row in rows] == ["1", "0"]
+    for row in rows:
+        assert sum(row["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+
+    input_file = tmp_path / "texts.txt"
+    input_file.write_text("\n".join(texts * 3) + "\n")
+    assert main(["predict", "--model", str(out), "--input", str(input_file)]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 6
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAfter(keras.callbacks.Callback):
+    """Dies in the middle of a round, like a killed process (no cleanup runs)."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+        self.seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.steps:
+            raise Crash()
+
+
+def test_killed_and_resumed_run_ends_in_the_same_state(tiny_preset, tiny_dataset, tmp_path):
+    settings = dict(dropout=0.0, deterministic=True, epochs=2, evaluations_per_epoch=2)
+    finetune(tiny_config(tiny_preset, tiny_dataset, tmp_path / "straight", **settings),
+             verbose=0)
+    interrupted = tiny_config(tiny_preset, tiny_dataset, tmp_path / "resumed", **settings)
+    with pytest.raises(Crash):
+        finetune(interrupted, callbacks=[CrashAfter(steps=8)], verbose=0)  # in round 3 of 4
+    assert not (tmp_path / "resumed" / "model.keras").exists()
+    finetune(interrupted, verbose=0)
+    straight = load_classifier(tmp_path / "straight").model.get_weights()
+    resumed = load_classifier(tmp_path / "resumed").model.get_weights()
+    for a, b in zip(straight, resumed):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_output_directory_guards(tiny_preset, tiny_dataset, tmp_path):
+    config = tiny_config(tiny_preset, tiny_dataset, tmp_path / "run", epochs=1)
+    finetune(config, verbose=0)
+    with pytest.raises(FileExistsError, match="already holds a finished run"):
+        finetune(config, verbose=0)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty and holds no keras-mapping run"):
+        finetune(tiny_config(tiny_preset, tiny_dataset, other), verbose=0)
+
+
+def test_unfinished_run_with_another_recipe_is_refused(tiny_preset, tiny_dataset, tmp_path):
+    config = tiny_config(tiny_preset, tiny_dataset, tmp_path / "run", epochs=2)
+    with pytest.raises(Crash):
+        finetune(config, callbacks=[CrashAfter(steps=3)], verbose=0)
+    changed = tiny_config(tiny_preset, tiny_dataset, tmp_path / "run", epochs=2,
+                          learning_rate=1e-3)
+    with pytest.raises(FileExistsError, match="different recipe.*learning_rate"):
+        finetune(changed, verbose=0)
+
+
+def test_from_scratch_uses_random_weights(tiny_preset, tiny_dataset, tmp_path):
+    from keras_mapping.training.finetune import build_classifier
+    from keras_mapping.models import BertBackbone
+
+    pretrained = BertBackbone.from_preset(tiny_preset)
+    scratch = build_classifier(tiny_config(tiny_preset, tiny_dataset, tmp_path,
+                                           from_scratch=True), 2)
+    assert not np.allclose(np.asarray(scratch.backbone.token_embedding.embeddings),
+                           np.asarray(pretrained.token_embedding.embeddings))
+
+
+@pytest.mark.parametrize("field, value", [("batch_size", 0), ("epochs", 0),
+                                          ("learning_rate", -1.0), ("max_length", 2),
+                                          ("precision", "fp8"), ("dropout", 1.0)])
+def test_invalid_recipes_are_rejected(field, value):
+    with pytest.raises(ValueError, match=field):
+        FinetuneConfig(**{field: value})
+
+
+def test_cli_rejects_unknown_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["finetune", "--no-such-flag"])
+    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
+def test_evaluate_names_an_incomplete_model_directory(tmp_path, capsys):
+    assert main(["evaluate", "--model", str(tmp_path)]) == 2
+    assert "not a complete model directory: missing model.keras" in capsys.readouterr().err
+
+
+def test_evaluation_metrics():
+    logits = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 0.0], [0.0, 1.0]])
+    metrics = evaluation_metrics(logits, [0, 1, 1, 1], num_classes=2)
+    assert metrics["accuracy"] == 0.75
+    assert metrics["confusion_matrix"] == [[1, 0], [1, 2]]
+    assert metrics["f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+    expected_loss = np.mean([np.log1p(np.exp(-2)), np.log1p(np.exp(-3)), np.log1p(np.exp(1)),
+                             np.log1p(np.exp(-1))])
+    assert metrics["loss"] == pytest.approx(expected_loss)
