@@ -5,6 +5,8 @@ batches are padded to their own longest sequence, and training batches can be bu
 length so that short sentences are not padded to long ones.
 """
 
+import math
+
 import tensorflow as tf
 
 from keras_mapping.tokenizers import BertPacker
@@ -138,6 +140,11 @@ def classification_dataset(
         return pad(packer(tuple(segments) if len(segments) > 1 else segments[0])), labels
 
     dataset = dataset.map(pack, num_parallel_calls=tf.data.AUTOTUNE)
+    if not repeat and not group_by_length:
+        # Unbatching hid the size; stating it gives Keras its progress-bar totals and keeps
+        # it from warning that a finite evaluation set "ran out of data".
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(
+            math.ceil(len(examples) / batch_size)))
     if deterministic is not None:
         options = tf.data.Options()
         options.deterministic = deterministic

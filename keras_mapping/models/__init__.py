@@ -1,21 +1,6 @@
 """Models assembled from `keras_mapping.layers` with the functional API."""
 
-from keras_mapping.models.bert import (
-    ARCHITECTURES,
-    BertBackbone,
-    BertMaskedLM,
-    BertNextSentencePredictor,
-    BertPretrainer,
-    BertSentenceEncoder,
-    BertTextClassifier,
-)
+from keras_mapping.models import bert
+from keras_mapping.models.bert import *  # noqa: F403  (the BERT family is the public API)
 
-__all__ = [
-    "ARCHITECTURES",
-    "BertBackbone",
-    "BertMaskedLM",
-    "BertNextSentencePredictor",
-    "BertPretrainer",
-    "BertSentenceEncoder",
-    "BertTextClassifier",
-]
+__all__ = list(bert.__all__)
