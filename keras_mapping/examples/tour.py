@@ -88,8 +88,8 @@ def run_sentiment_tour(out="saved_models/demo_sst2", train_examples=3000, print_
     from keras_mapping.training.inference import predict
 
     shutil.rmtree(out, ignore_errors=True)
-    config = FinetuneConfig(out=out, max_train_examples=train_examples, batch_size=64,
-                            freeze=3, evaluations_per_epoch=1)
+    config = FinetuneConfig(out=out, max_train_examples=train_examples, epochs=1,
+                            batch_size=64, evaluations_per_epoch=1)
     print_fn(f"\n6. Fine-tuning minilm_l6 on the first {train_examples:,} SST-2 training "
              "sentences (a shortened run of the default recipe):")
     metrics = finetune(config, verbose=2, print_fn=lambda line: print_fn("   " + line))

@@ -262,6 +262,7 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     fit_started = time.time()
     model.fit(train_data, validation_data=validation_data, epochs=rounds,
               steps_per_epoch=steps_per_round, callbacks=run_callbacks + list(callbacks),
+              shuffle=False,  # the pipeline shuffles, seeded
               verbose=verbose)
     train_seconds = time.time() - fit_started
     best.restore(model)
