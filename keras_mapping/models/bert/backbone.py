@@ -1,7 +1,6 @@
 """The BERT encoder network, built with the functional API."""
 
 import keras
-from keras import ops
 
 from keras_mapping.layers import TokenAndPositionEmbedding, TransformerEncoder
 from keras_mapping.layers.initializers import bert_kernel_initializer
