@@ -37,11 +37,14 @@ def tokenized_dataset(examples, tokenizer, max_length):
             .unbatch())
 
 
-def _bucket_key(boundaries):
-    boundaries = tf.constant(boundaries, tf.int32)
+def _length_key(boundaries):
+    """Groups by bucket index, or by exact packed length when there are no boundaries."""
+    boundaries = None if boundaries is None else tf.constant(boundaries, tf.int32)
 
     def key(segments, label):
         length = tf.add_n([tf.shape(segment, tf.int32)[0] for segment in segments])
+        if boundaries is None:
+            return tf.cast(length, tf.int64)
         return tf.cast(tf.reduce_sum(tf.cast(boundaries < length + 2, tf.int32)), tf.int64)
 
     return key
@@ -124,9 +127,9 @@ def classification_dataset(
         dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    if group_by_length and boundaries:
+    if group_by_length:
         dataset = dataset.group_by_window(
-            key_func=_bucket_key(boundaries[:-1]),
+            key_func=_length_key(boundaries[:-1] if boundaries else None),
             reduce_func=lambda key, window: window.ragged_batch(batch_size),
             window_size=batch_size,
         )

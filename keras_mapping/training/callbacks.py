@@ -74,3 +74,75 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                          f"{self.best.best_round})")
             raise FloatingPointError(
                 f"Training loss became {float(loss)} at step {self.step} of this run; {where}.")
+
+
+class GradualUnfreezing(keras.callbacks.Callback):
+    """Unfreezes a BERT backbone from the top down, one encoder block every few rounds.
+
+    Round 0 trains the head, the pooler and the top encoder block; every `rounds_per_layer`
+    rounds the next block below joins, down to `min_frozen_layers`, and after the lowest
+    block the embeddings, unless `freeze_embeddings` (or frozen blocks lie between). Keras builds an optimizer for the variables it first sees,
+    so call `build_optimizer(model)` after `compile` and before `fit`: it creates the
+    optimizer's slots for every variable that will ever train. The round's setting is applied
+    at the start of each round (also when `BackupAndRestore` resumes a run midway), and the
+    train step is traced anew for the new set of trainable weights.
+
+    Args:
+        backbone: the `BertBackbone` inside the model being fitted.
+        rounds_per_layer: rounds (Keras epochs) between two unfreezing steps.
+        min_frozen_layers: encoder blocks, counted from the input side, that never train.
+        freeze_embeddings: keep the embeddings frozen throughout.
+
+    Example:
+    >>> from keras_mapping.models import BertBackbone, BertTextClassifier
+    >>> backbone = BertBackbone.from_architecture("bert_tiny", vocabulary_size=100)
+    >>> unfreezing = GradualUnfreezing(backbone, rounds_per_layer=1)
+    >>> unfreezing.frozen_layers(0), unfreezing.frozen_layers(1), unfreezing.frozen_layers(5)
+    (1, 0, 0)
+    """
+
+    def __init__(self, backbone, rounds_per_layer=1, min_frozen_layers=0,
+                 freeze_embeddings=True):
+        super().__init__()
+        if rounds_per_layer < 1:
+            raise ValueError(f"`rounds_per_layer` must be at least 1, got {rounds_per_layer}.")
+        if not 0 <= min_frozen_layers < backbone.num_layers:
+            raise ValueError(f"`min_frozen_layers` must be between 0 and "
+                             f"{backbone.num_layers - 1}, got {min_frozen_layers}.")
+        self.backbone = backbone
+        self.rounds_per_layer = rounds_per_layer
+        self.min_frozen_layers = min_frozen_layers
+        self.freeze_embeddings = freeze_embeddings
+
+    def _steps(self, round_index):
+        return round_index // self.rounds_per_layer
+
+    def frozen_layers(self, round_index):
+        """Encoder blocks frozen during round `round_index` (0-based)."""
+        return max(self.min_frozen_layers, self.backbone.num_layers - 1 - self._steps(round_index))
+
+    def embeddings_frozen(self, round_index):
+        """Whether the embeddings are frozen during round `round_index`: they join only
+        after every encoder block trains."""
+        return (self.freeze_embeddings or self.min_frozen_layers > 0
+                or self._steps(round_index) < self.backbone.num_layers)
+
+    def apply(self, round_index):
+        self.backbone.freeze(embeddings=self.embeddings_frozen(round_index),
+                             num_layers=self.frozen_layers(round_index))
+
+    def build_optimizer(self, model):
+        """Builds `model.optimizer` over every variable this schedule ever trains, then
+        applies round 0."""
+        self.backbone.freeze(embeddings=self.freeze_embeddings,
+                             num_layers=self.min_frozen_layers)
+        model.optimizer.build(model.trainable_variables)
+        self.apply(0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        before = [layer.trainable for layer in self.backbone.encoder_layers]
+        embeddings_before = self.backbone.embeddings.trainable
+        self.apply(epoch)
+        after = [layer.trainable for layer in self.backbone.encoder_layers]
+        if after != before or self.backbone.embeddings.trainable != embeddings_before:
+            self.model.make_train_function(force=True)

@@ -19,12 +19,13 @@ import numpy as np
 from keras_mapping.checkpoints import model_dir
 from keras_mapping.data import classification_dataset, load_splits
 from keras_mapping.models import BertBackbone, BertTextClassifier
+from keras_mapping.models.bert.classifier import POOLINGS
 from keras_mapping.tokenizers import BertTokenizer
-from keras_mapping.training.callbacks import BestWeights, StopOnNonFiniteLoss
+from keras_mapping.training.callbacks import BestWeights, GradualUnfreezing, StopOnNonFiniteLoss
 from keras_mapping.training.optimizers import create_optimizer
+from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, resolve_precision
 
 RUN_STATE_DIR = ".run"
-PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
 @dataclass
@@ -32,8 +33,10 @@ class FinetuneConfig:
     """The fine-tuning recipe.
 
     The defaults are sized for SST-2 with `minilm_l6` on a 2-core CPU within 10 minutes
-    (see BENCHMARKS.md): two thirds of an epoch in batches of 128 at 2e-4, with the
-    embeddings and the lowest 3 of 6 encoder layers frozen, which halves the cost of a step.
+    (see BENCHMARKS.md): two and a half epochs in batches of 128 at 2e-4 over a mean-pooled
+    sentence vector, the embedding tables frozen, batches grouped by exact length so that
+    nothing is padded, and the best of the validation rounds kept. They were chosen by a
+    recipe search (bench/recipe_search_torch.py, results in BENCHMARKS.md).
 
     Args:
         preset: preset name or BERT-layout directory to start from.
@@ -52,11 +55,18 @@ class FinetuneConfig:
         layerwise_decay: learning-rate factor per layer downwards (e.g. 0.9), or None.
         freeze: number of lowest encoder layers to freeze.
         freeze_embeddings: freeze the embedding tables and their LayerNorm.
+        gradual_unfreezing: start with only the top encoder block (and the head) training
+            and unfreeze the next block down every this many validation rounds, down to
+            `freeze` (0 turns it off).
         dropout: dropout rate in the backbone and before the output layer.
+        pooling: sentence vector for the classifier: "mean" of the token outputs or BERT's
+            "cls" pooler.
         seed: seed for weights of the head, dropout and data order.
         from_scratch: random initial weights instead of the preset's (same architecture).
-        precision: "fp32", "bf16" or "fp16".
-        jit_compile: compile train and predict steps with XLA.
+        precision: "fp32", "bf16", "fp16" (mixed precision: float32 weights), or "auto":
+            bf16 where the hardware computes it natively, else fp32.
+        jit_compile: compile train and predict steps with XLA (batches are then padded to a
+            few length buckets, since XLA compiles each shape anew).
         evaluations_per_epoch: validation rounds per epoch; each round is a Keras epoch,
             a checkpoint for resuming, and a candidate for the best weights.
         early_stopping_patience: stop after this many rounds without a better validation
@@ -72,7 +82,7 @@ class FinetuneConfig:
     text_column: str | None = None
     label_column: str | None = None
     data_dir: str | None = None
-    epochs: float = 0.65
+    epochs: float = 2.5
     batch_size: int = 128
     learning_rate: float = 2e-4
     max_length: int = 64
@@ -80,12 +90,14 @@ class FinetuneConfig:
     decay: str = "linear"
     weight_decay: float = 0.01
     layerwise_decay: float | None = None
-    freeze: int = 3
+    freeze: int = 0
     freeze_embeddings: bool = True
+    gradual_unfreezing: int = 0
     dropout: float = 0.1
+    pooling: str = "mean"
     seed: int = 42
     from_scratch: bool = False
-    precision: str = "fp32"
+    precision: str = "auto"
     jit_compile: bool = False
     evaluations_per_epoch: int = 3
     early_stopping_patience: int | None = None
@@ -100,6 +112,7 @@ class FinetuneConfig:
             "learning_rate": self.learning_rate > 0,
             "max_length": self.max_length >= 3,
             "freeze": self.freeze >= 0,
+            "gradual_unfreezing": self.gradual_unfreezing >= 0,
             "evaluations_per_epoch": self.evaluations_per_epoch >= 1,
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "dropout": 0 <= self.dropout < 1,
@@ -107,8 +120,10 @@ class FinetuneConfig:
         for name, valid in checks.items():
             if not valid:
                 raise ValueError(f"Invalid `{name}`: {getattr(self, name)!r}.")
-        if self.precision not in PRECISION_POLICIES:
-            raise ValueError(f"`precision` must be one of {sorted(PRECISION_POLICIES)}, got "
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}, got {self.pooling!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"`precision` must be one of {PRECISIONS}, got "
                              f"{self.precision!r}.")
 
     def to_dict(self):
@@ -156,7 +171,8 @@ def build_classifier(config, num_classes):
     backbone = BertBackbone.from_preset(config.preset, load_weights=not config.from_scratch,
                                         dropout=config.dropout)
     backbone.freeze(embeddings=config.freeze_embeddings, num_layers=config.freeze)
-    return BertTextClassifier(backbone, num_classes=num_classes, dropout=config.dropout)
+    return BertTextClassifier(backbone, num_classes=num_classes, dropout=config.dropout,
+                              pooling=config.pooling)
 
 
 def evaluation_metrics(logits, labels, num_classes):
@@ -206,7 +222,8 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    keras.config.set_dtype_policy(PRECISION_POLICIES[config.precision])
+    precision = resolve_precision(config.precision)
+    keras.config.set_dtype_policy(PRECISION_POLICIES[precision])
 
     splits = load_splits(config.dataset, text_column=config.text_column,
                          label_column=config.label_column, data_dir=config.data_dir)
@@ -232,24 +249,33 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
             num_layers=backbone.num_layers),
         jit_compile=config.jit_compile,
     )
+    unfreezing = []
+    if config.gradual_unfreezing:
+        unfreezing = [GradualUnfreezing(backbone, config.gradual_unfreezing,
+                                        min_frozen_layers=config.freeze,
+                                        freeze_embeddings=config.freeze_embeddings)]
+        unfreezing[0].build_optimizer(model)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     print_fn(f"finetune: {len(train):,} training / {len(validation):,} validation examples, "
              f"{num_classes} classes; {trainable:,} of {model.count_params():,} parameters "
-             f"train; {total_steps:,} steps in {rounds} rounds")
+             f"train; {total_steps:,} steps in {rounds} rounds; precision {precision}")
 
     backup = state / "backup"
     done_rounds = _completed_rounds(backup)
+    # Without XLA, Keras traces a shape-generic step after the second shape, so batches can
+    # be as long as their longest member; XLA compiles per shape, so shapes are bucketed.
+    buckets = "auto" if config.jit_compile else None
     train_data = classification_dataset(
         train, tokenizer, max_length=config.max_length, batch_size=config.batch_size,
-        shuffle=True, seed=config.seed, group_by_length=True, repeat=True,
+        shuffle=True, seed=config.seed, group_by_length=True, repeat=True, buckets=buckets,
         deterministic=True if config.deterministic else None,
     ).skip(done_rounds * steps_per_round)
     validation_data = classification_dataset(
-        validation, tokenizer, max_length=config.max_length, batch_size=64)
+        validation, tokenizer, max_length=config.max_length, batch_size=64, buckets=buckets)
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     best = BestWeights(state / "best.weights.h5", monitor="val_accuracy")
-    run_callbacks = [
+    run_callbacks = unfreezing + [
         keras.callbacks.BackupAndRestore(str(backup)),
         StopOnNonFiniteLoss(best),
         best,

@@ -225,3 +225,31 @@ def test_attention_scores_per_layer_ignore_padding():
     np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
     padded_keys = ~inputs["padding_mask"][:, None, None, :]
     assert np.all(np.where(padded_keys, scores, 0.0) == 0.0)
+
+
+def test_mean_pooling_classifier_reads_the_masked_mean():
+    backbone = tiny_backbone()
+    classifier = BertTextClassifier(backbone, num_classes=3, dropout=0.0, pooling="mean")
+    inputs = batch()
+    sequence = np.asarray(backbone(inputs)["sequence_output"])
+    weights = inputs["padding_mask"][..., None].astype("float32")
+    mean = (sequence * weights).sum(1) / weights.sum(1)
+    kernel, bias = classifier.output_dense.get_weights()
+    np.testing.assert_allclose(classifier.predict(inputs, verbose=0), mean @ kernel + bias,
+                               atol=1e-5)
+    assert not backbone.pooler_dense.trainable
+
+
+def test_mean_pooling_classifier_round_trip(tmp_path):
+    classifier = BertTextClassifier(tiny_backbone(), num_classes=2, pooling="mean")
+    path = tmp_path / "classifier.keras"
+    classifier.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.pooling == "mean"
+    np.testing.assert_allclose(restored.predict(batch(), verbose=0),
+                               classifier.predict(batch(), verbose=0), atol=1e-6)
+
+
+def test_classifier_rejects_unknown_pooling():
+    with pytest.raises(ValueError, match="pooling"):
+        BertTextClassifier(tiny_backbone(), num_classes=2, pooling="max")

@@ -14,7 +14,8 @@ def tiny_config(tiny_preset, tiny_dataset, out, **overrides):
     values = dict(preset=str(tiny_preset), dataset=str(tiny_dataset), out=str(out), epochs=4,
                   dropout=0.0, freeze=0,
                   batch_size=16, learning_rate=5e-3, max_length=32, freeze_embeddings=False,
-                  evaluations_per_epoch=1, jit_compile=False, warmup_ratio=0.0)
+                  evaluations_per_epoch=1, jit_compile=False, warmup_ratio=0.0,
+                  precision="fp32")
     values.update(overrides)
     return FinetuneConfig(**values)
 
@@ -29,7 +30,8 @@ def test_cli_round_trip_finetune_evaluate_predict(tiny_preset, tiny_dataset, tmp
                  "--out", str(out), "--epochs", "10", "--batch-size", "16", "--dropout", "0",
                  "--evaluations-per-epoch", "1", "--freeze", "0",
                  "--learning-rate", "5e-3", "--max-length", "32", "--warmup-ratio", "0",
-                 "--no-freeze-embeddings", "--no-jit-compile", "--verbose", "0"]) == 0
+                 "--no-freeze-embeddings", "--no-jit-compile", "--precision", "fp32",
+                 "--verbose", "0"]) == 0
     trained = last_json_line(capsys.readouterr().out)
     assert trained["accuracy"] >= 0.9, trained
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
@@ -77,8 +79,11 @@ class CrashAfter(keras.callbacks.Callback):
             raise Crash()
 
 
-def test_killed_and_resumed_run_ends_in_the_same_state(tiny_preset, tiny_dataset, tmp_path):
-    settings = dict(dropout=0.0, deterministic=True, epochs=2, evaluations_per_epoch=2)
+@pytest.mark.parametrize("gradual_unfreezing", [0, 1])
+def test_killed_and_resumed_run_ends_in_the_same_state(tiny_preset, tiny_dataset, tmp_path,
+                                                       gradual_unfreezing):
+    settings = dict(dropout=0.0, deterministic=True, epochs=2, evaluations_per_epoch=2,
+                    gradual_unfreezing=gradual_unfreezing)
     finetune(tiny_config(tiny_preset, tiny_dataset, tmp_path / "straight", **settings),
              verbose=0)
     interrupted = tiny_config(tiny_preset, tiny_dataset, tmp_path / "resumed", **settings)
@@ -127,7 +132,8 @@ def test_from_scratch_uses_random_weights(tiny_preset, tiny_dataset, tmp_path):
 
 @pytest.mark.parametrize("field, value", [("batch_size", 0), ("epochs", 0),
                                           ("learning_rate", -1.0), ("max_length", 2),
-                                          ("precision", "fp8"), ("dropout", 1.0)])
+                                          ("precision", "fp8"), ("dropout", 1.0),
+                                          ("pooling", "max"), ("gradual_unfreezing", -1)])
 def test_invalid_recipes_are_rejected(field, value):
     with pytest.raises(ValueError, match=field):
         FinetuneConfig(**{field: value})

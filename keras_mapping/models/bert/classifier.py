@@ -2,17 +2,23 @@
 
 import keras
 
+from keras_mapping.layers import MaskedMeanPooling
 from keras_mapping.models.bert.task import BertTask, sparse_logits_loss
+
+POOLINGS = ("cls", "mean")
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
 class BertTextClassifier(BertTask):
-    """Dropout and a dense layer over the pooled `[CLS]` output; returns logits.
+    """Dropout and a dense layer over a pooled sentence vector; returns logits.
 
     Args:
         backbone: a `BertBackbone`.
         num_classes: number of labels.
         dropout: dropout rate before the output layer.
+        pooling: "cls" uses the backbone's pooled `[CLS]` output (BERT's own head); "mean"
+            averages the sequence output over real tokens, which suits checkpoints trained
+            as sentence encoders with mean pooling (such as `minilm_l6`).
         **kwargs: base `keras.Model` arguments.
 
     Example:
@@ -26,9 +32,11 @@ class BertTextClassifier(BertTask):
     (1, 3)
     """
 
-    def __init__(self, backbone, num_classes, dropout=0.1, **kwargs):
+    def __init__(self, backbone, num_classes, dropout=0.1, pooling="cls", **kwargs):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
+        if pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
         self.backbone = backbone
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
         self.output_dense = keras.layers.Dense(
@@ -38,11 +46,20 @@ class BertTextClassifier(BertTask):
             name="logits",
         )
         inputs = backbone.input
-        pooled = backbone(inputs)["pooled_output"]
+        outputs = backbone(inputs)
+        if pooling == "mean":
+            # The tanh pooler gets no gradient here; freezing it spares optimizer slots and
+            # Keras' missing-gradient warnings.
+            backbone.pooler_dense.trainable = False
+            pooled = MaskedMeanPooling(normalize=False, name="mean_pooling")(
+                outputs["sequence_output"], padding_mask=inputs["padding_mask"])
+        else:
+            pooled = outputs["pooled_output"]
         logits = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.num_classes = num_classes
         self.dropout = dropout
+        self.pooling = pooling
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
         """`keras.Model.compile` with fine-tuning defaults: AdamW at 5e-5, sparse
@@ -56,4 +73,5 @@ class BertTextClassifier(BertTask):
         )
 
     def task_config(self):
-        return {"num_classes": self.num_classes, "dropout": self.dropout}
+        return {"num_classes": self.num_classes, "dropout": self.dropout,
+                "pooling": self.pooling}
