@@ -34,6 +34,10 @@ def _add_config_flags(parser, config_cls):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text)
             continue
+        if isinstance(default, list):
+            parser.add_argument(flag, nargs="+", default=default, required=not default,
+                                help=docs.get(field.name, ""), metavar="PATH")
+            continue
         kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
         kind = kind if kind in (int, float) else str
         parser.add_argument(flag, type=kind, default=default, help=help_text,
@@ -57,11 +61,22 @@ def _presets(arguments):
         print(f"{name:12s} {preset.description}  [{where}]")
 
 
+def _config(config_cls, arguments):
+    names = {field.name for field in dataclasses.fields(config_cls)}
+    return config_cls(**{k: v for k, v in vars(arguments).items() if k in names})
+
+
+def _pretrain(arguments):
+    from keras_mapping.training.pretrain import PretrainConfig, pretrain
+
+    metrics = pretrain(_config(PretrainConfig, arguments), verbose=arguments.verbose)
+    print(json.dumps(metrics))
+
+
 def _finetune(arguments):
     from keras_mapping.training import FinetuneConfig, finetune
 
-    names = {field.name for field in dataclasses.fields(FinetuneConfig)}
-    config = FinetuneConfig(**{k: v for k, v in vars(arguments).items() if k in names})
+    config = _config(FinetuneConfig, arguments)
     metrics = finetune(config, verbose=arguments.verbose)
     print(json.dumps(metrics))
 
@@ -93,6 +108,7 @@ def _predict(arguments):
 
 def build_parser():
     from keras_mapping.training.finetune import FinetuneConfig
+    from keras_mapping.training.pretrain import PretrainConfig
 
     parser = argparse.ArgumentParser(
         prog="keras-mapping",
@@ -121,6 +137,15 @@ def build_parser():
     finetune.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                           help="Keras progress output: 0 none, 1 bar, 2 a line per round.")
     finetune.set_defaults(run=_finetune)
+
+    pretrain = verbs.add_parser(
+        "pretrain", help="Pretrain (masked LM, optionally with next-sentence prediction) on "
+                         "unlabeled text; writes a BERT-layout preset directory that "
+                         "finetune --preset reads, and prints held-out metrics as JSON.")
+    _add_config_flags(pretrain, PretrainConfig)
+    pretrain.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
+                          help="Keras progress output: 0 none, 1 bar, 2 a line per round.")
+    pretrain.set_defaults(run=_pretrain)
 
     evaluate = verbs.add_parser(
         "evaluate", help="Evaluate a model directory; prints JSON (accuracy, f1, loss, "

@@ -6,7 +6,6 @@ A run that is killed resumes from its last evaluation round when started again w
 config and output directory.
 """
 
-import json
 import math
 import shutil
 import time
@@ -24,8 +23,9 @@ from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training.callbacks import BestWeights, GradualUnfreezing, StopOnNonFiniteLoss
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, resolve_precision
+from keras_mapping.training.run_state import (RUN_STATE_DIR, check_output_directory,
+                                              completed_rounds)
 
-RUN_STATE_DIR = ".run"
 
 
 @dataclass
@@ -135,36 +135,6 @@ class FinetuneConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def _check_output_directory(config):
-    """Refuses to mix runs: a finished run, or an unfinished one with another recipe."""
-    out = Path(config.out)
-    saved = out / model_dir.TRAINING_CONFIG_FILE
-    if not saved.is_file():
-        if out.exists() and any(out.iterdir()):
-            raise FileExistsError(
-                f"Output directory '{out}' is not empty and holds no keras-mapping run; "
-                "choose another --out.")
-        return
-    previous = json.loads(saved.read_text(encoding="utf-8"))
-    if (out / model_dir.MODEL_FILE).is_file():
-        raise FileExistsError(
-            f"Output directory '{out}' already holds a finished run; choose another --out "
-            "or delete it.")
-    if previous != config.to_dict():
-        changed = sorted(k for k in config.to_dict() if previous.get(k) != config.to_dict()[k])
-        raise FileExistsError(
-            f"Output directory '{out}' holds an unfinished run with a different recipe "
-            f"(differs in: {', '.join(changed)}); rerun it with the same settings to resume, "
-            "or choose another --out.")
-
-
-def _completed_rounds(backup_dir):
-    metadata = Path(backup_dir) / "training_metadata.json"
-    if metadata.is_file():
-        return int(json.loads(metadata.read_text())["epoch"])
-    return 0
-
-
 def build_classifier(config, num_classes):
     """The classifier of a recipe: the preset's backbone (pretrained unless
     `from_scratch`) with the recipe's dropout and freezing, and a new head."""
@@ -211,7 +181,7 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         The validation metrics of the saved (best) weights, with timings.
     """
     started = time.time()
-    _check_output_directory(config)
+    check_output_directory(config.out, config.to_dict(), model_dir.MODEL_FILE)
     out = Path(config.out)
     state = out / RUN_STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
@@ -261,7 +231,7 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
              f"train; {total_steps:,} steps in {rounds} rounds; precision {precision}")
 
     backup = state / "backup"
-    done_rounds = _completed_rounds(backup)
+    done_rounds = completed_rounds(backup)
     # Without XLA, Keras traces a shape-generic step after the second shape, so batches can
     # be as long as their longest member; XLA compiles per shape, so shapes are bucketed.
     buckets = "auto" if config.jit_compile else None

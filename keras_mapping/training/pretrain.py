@@ -1,0 +1,301 @@
+"""Pretraining a BERT encoder on unlabeled text: masked LM, optionally with next-sentence
+prediction, from scratch or continued from a checkpoint (domain-adaptive pretraining).
+
+`pretrain(PretrainConfig(...))` ends with a BERT-layout directory (config.json,
+model.safetensors, vocab.txt, tokenizer_config.json) that `finetune --preset DIR` reads. A
+killed run resumes from its last round when started again with the same settings.
+"""
+
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_mapping.checkpoints import model_dir
+from keras_mapping.data.corpus import CorpusError, read_corpus
+from keras_mapping.data.pretraining import masked_lm_dataset, next_sentence_pairs
+from keras_mapping.data.readers import LabeledTexts
+from keras_mapping.models import ARCHITECTURES, BertBackbone, BertMaskedLM, BertPretrainer
+from keras_mapping.models.bert.task import sparse_logits_loss
+from keras_mapping.tokenizers import BertTokenizer, train_wordpiece_vocabulary
+from keras_mapping.training.callbacks import StopOnNonFiniteLoss
+from keras_mapping.training.optimizers import create_optimizer
+from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, resolve_precision
+from keras_mapping.training.run_state import (RUN_STATE_DIR, check_output_directory,
+                                              completed_rounds)
+
+OBJECTIVES = ("mlm", "mlm+nsp")
+DEFAULT_VOCABULARY_PRESET = "minilm_l6"  # BERT's uncased 30,522-token vocabulary
+PRESET_FILES = ("vocab.txt", "tokenizer_config.json", "model.safetensors", "config.json")
+
+
+@dataclass
+class PretrainConfig:
+    """A pretraining run.
+
+    Args:
+        corpus: text files or folders of `*.txt` files: one sentence a line, documents
+            separated by blank lines (a file without blank lines is one document).
+        out: output directory; it ends as a BERT-layout preset.
+        objective: "mlm" (masked LM on single sentences) or "mlm+nsp" (masked LM on sentence
+            pairs plus next-sentence prediction).
+        preset: architecture to train from scratch: a name such as "bert_mini" (see
+            `keras_mapping.models.ARCHITECTURES`).
+        init_from: preset name or BERT-layout directory to continue from (its weights and
+            vocabulary; `preset` is then ignored).
+        train_vocab: learn a WordPiece vocabulary on the corpus first (from scratch only;
+            otherwise BERT's uncased vocabulary is used).
+        vocab_size: size of that vocabulary.
+        steps: training steps.
+        batch_size: sequences per step.
+        learning_rate: peak learning rate (linear warmup, then linear decay).
+        warmup_ratio: fraction of steps warming up.
+        weight_decay: AdamW weight decay (not on LayerNorm and biases).
+        max_length: longest packed sequence.
+        mask_rate: share of tokens to predict (of those 80% `[MASK]`, 10% random, 10% kept).
+        validation_share: share of documents held out to measure MLM accuracy and perplexity.
+        steps_per_round: steps between validations; each round is also a resume point.
+        dropout: dropout rate in the backbone.
+        seed: seed for weights, data order, held-out documents and masks.
+        precision: "auto", "fp32", "bf16" or "fp16".
+    """
+
+    corpus: list = field(default_factory=list)
+    out: str = "saved_models/pretrained"
+    objective: str = "mlm"
+    preset: str = "bert_mini"
+    init_from: str | None = None
+    train_vocab: bool = False
+    vocab_size: int = 8000
+    steps: int = 1000
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.01
+    max_length: int = 64
+    mask_rate: float = 0.15
+    validation_share: float = 0.05
+    steps_per_round: int = 200
+    dropout: float = 0.1
+    seed: int = 42
+    precision: str = "auto"
+
+    def __post_init__(self):
+        self.corpus = [str(path) for path in self.corpus]
+        checks = {
+            "objective": self.objective in OBJECTIVES,
+            "preset": self.init_from is not None or self.preset in ARCHITECTURES,
+            "train_vocab": not (self.train_vocab and self.init_from),
+            "vocab_size": self.vocab_size >= 10,
+            "steps": self.steps >= 1,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "warmup_ratio": 0 <= self.warmup_ratio < 1,
+            "max_length": self.max_length >= 8,
+            "mask_rate": 0 < self.mask_rate < 1,
+            "validation_share": 0 <= self.validation_share < 1,
+            "steps_per_round": self.steps_per_round >= 1,
+            "dropout": 0 <= self.dropout < 1,
+            "precision": self.precision in PRECISIONS,
+        }
+        expected = {
+            "objective": f"one of {OBJECTIVES}",
+            "preset": f"one of {sorted(ARCHITECTURES)} (or pass init_from)",
+            "train_vocab": "no vocabulary training when continuing from init_from",
+        }
+        for name, valid in checks.items():
+            if not valid:
+                raise ValueError(f"Invalid `{name}`: {getattr(self, name)!r}"
+                                 + (f"; expected {expected[name]}." if name in expected
+                                    else "."))
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _split_documents(corpus, share, seed, minimum):
+    """Held-out documents for validation: a seeded sample of `share` of them, at least
+    `minimum`, and none when that would leave fewer than `minimum` for training."""
+    count = len(corpus.documents)
+    held = max(minimum, round(share * count)) if share else 0
+    if count - held < minimum:
+        held = 0
+    order = np.random.default_rng(seed).permutation(count)
+    held_out = set(order[:held].tolist())
+    train = [d for i, d in enumerate(corpus.documents) if i not in held_out]
+    validation = [d for i, d in enumerate(corpus.documents) if i in held_out]
+    return (type(corpus)(tuple(train), ("training documents",)),
+            type(corpus)(tuple(validation), ("held-out documents",)))
+
+
+def _examples(corpus, objective, seed):
+    if objective == "mlm+nsp":
+        return next_sentence_pairs(corpus, seed=seed)
+    sentences = corpus.sentences
+    return LabeledTexts(sentences, [0] * len(sentences), ["unlabeled"], "corpus sentences")
+
+
+def _tokenizer(config, train_corpus, state):
+    if config.init_from:
+        return BertTokenizer.from_preset(config.init_from)
+    if not config.train_vocab:
+        return BertTokenizer.from_preset(DEFAULT_VOCABULARY_PRESET)
+    vocabulary = state / "vocab.txt"
+    if not vocabulary.is_file():  # a resumed run keeps the vocabulary it trained on
+        train_wordpiece_vocabulary(train_corpus.sentences, config.vocab_size,
+                                   output_path=str(vocabulary))
+    return BertTokenizer(str(vocabulary))
+
+
+def build_pretrainer(config, tokenizer):
+    """The model of a run: `BertMaskedLM` or `BertPretrainer` on the starting backbone."""
+    if config.init_from:
+        backbone = BertBackbone.from_preset(config.init_from, dropout=config.dropout)
+    else:
+        backbone = BertBackbone.from_architecture(
+            config.preset, vocabulary_size=tokenizer.vocabulary_size(), dropout=config.dropout)
+    if config.objective == "mlm+nsp":
+        return BertPretrainer(backbone)
+    return BertMaskedLM(backbone)
+
+
+def _compile(model, config, total_steps):
+    optimizer = create_optimizer(config.learning_rate, total_steps,
+                                 warmup_ratio=config.warmup_ratio,
+                                 weight_decay=config.weight_decay)
+    # Predictions are padded per batch; the loss averages over real ones only.
+    mlm_loss = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight")
+    if isinstance(model, BertPretrainer):
+        model.compile(optimizer=optimizer, loss={"mlm": mlm_loss, "nsp": sparse_logits_loss()})
+    else:
+        model.compile(optimizer=optimizer, loss=mlm_loss)
+
+
+def masked_lm_metrics(model, dataset, next_sentence=False):
+    """Exact held-out metrics: MLM accuracy, cross-entropy and perplexity over every masked
+    token (and NSP accuracy), summed over the whole dataset rather than averaged per batch."""
+    correct = total = cross_entropy = 0.0
+    nsp_correct = nsp_total = 0
+    for inputs, labels, weights in dataset:
+        outputs = model(inputs, training=False)
+        logits = np.asarray(outputs["mlm"] if next_sentence else outputs, "float64")
+        mask_ids = np.asarray(labels["mlm"] if next_sentence else labels)
+        mask_weights = np.asarray(weights["mlm"] if next_sentence else weights)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        picked = np.take_along_axis(log_probabilities, mask_ids[..., None], axis=-1)[..., 0]
+        cross_entropy -= float((picked * mask_weights).sum())
+        correct += float(((logits.argmax(-1) == mask_ids) * mask_weights).sum())
+        total += float(mask_weights.sum())
+        if next_sentence:
+            nsp = np.asarray(outputs["nsp"]).argmax(-1)
+            nsp_correct += int((nsp == np.asarray(labels["nsp"])).sum())
+            nsp_total += len(nsp)
+    if not total:
+        return {}
+    metrics = {"mlm_accuracy": correct / total, "mlm_loss": cross_entropy / total,
+               "perplexity": math.exp(cross_entropy / total), "masked_tokens": int(total)}
+    if next_sentence:
+        metrics["nsp_accuracy"] = nsp_correct / nsp_total
+    return metrics
+
+
+def _publish_preset(backbone, tokenizer, out, state):
+    """Writes the preset files into `out`, config.json last: a directory with a config.json
+    is complete."""
+    staging = state / "preset"
+    backbone.save_to_preset(staging, tokenizer=tokenizer, overwrite=True)
+    for name in PRESET_FILES:
+        os.replace(staging / name, out / name)
+
+
+def pretrain(config, callbacks=(), verbose=1, print_fn=print):
+    """Runs a pretraining recipe and leaves a BERT-layout preset in `config.out`.
+
+    Args:
+        config: a `PretrainConfig`.
+        callbacks: extra Keras callbacks.
+        verbose: Keras progress output.
+        print_fn: where summary lines go.
+
+    Returns:
+        Held-out metrics of the final weights (MLM accuracy, loss, perplexity; NSP accuracy)
+        with timings.
+    """
+    started = time.time()
+    check_output_directory(config.out, config.to_dict(), "config.json")
+    corpus = read_corpus(config.corpus)
+    next_sentence = config.objective == "mlm+nsp"
+    # NSP draws random sentences from other documents: each side needs two documents.
+    train_corpus, validation_corpus = _split_documents(
+        corpus, config.validation_share, config.seed, minimum=2 if next_sentence else 1)
+    train = _examples(train_corpus, config.objective, config.seed)
+    if len(train) < config.batch_size:
+        raise CorpusError(
+            f"The corpus gives {len(train)} training examples ("
+            f"{'sentence pairs' if next_sentence else 'sentences'}), fewer than one batch of "
+            f"{config.batch_size}; add text or lower --batch-size.")
+    # The corpus is checked before anything is written, so a bad one leaves no run behind.
+    out = Path(config.out)
+    state = out / RUN_STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    model_dir.write_json_atomically(out / model_dir.TRAINING_CONFIG_FILE, config.to_dict())
+    keras.utils.set_random_seed(config.seed)
+    precision = resolve_precision(config.precision)
+    keras.config.set_dtype_policy(PRECISION_POLICIES[precision])
+    tokenizer = _tokenizer(config, train_corpus, state)
+    model = build_pretrainer(config, tokenizer)
+    rounds = math.ceil(config.steps / config.steps_per_round)
+    steps_per_round = math.ceil(config.steps / rounds)
+    _compile(model, config, rounds * steps_per_round)
+
+    backup = state / "backup"
+    done_rounds = completed_rounds(backup)
+    train_data = masked_lm_dataset(
+        train, tokenizer, max_length=config.max_length, batch_size=config.batch_size,
+        mask_rate=config.mask_rate, next_sentence=next_sentence, seed=config.seed,
+        repeat=True).skip(done_rounds * steps_per_round)
+    validation_data = None
+    if len(validation_corpus):
+        # Masks drawn once and cached, so every round is measured on the same predictions.
+        validation_data = masked_lm_dataset(
+            _examples(validation_corpus, config.objective, config.seed + 1), tokenizer,
+            max_length=config.max_length, batch_size=config.batch_size,
+            mask_rate=config.mask_rate, next_sentence=next_sentence, shuffle=False).cache()
+    print_fn(f"pretrain: {len(corpus):,} documents, {len(train):,} training examples, "
+             f"objective {config.objective}, {model.count_params():,} parameters, "
+             f"{rounds * steps_per_round:,} steps in {rounds} rounds; precision {precision}")
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    fit_started = time.time()
+    model.fit(train_data, validation_data=validation_data, epochs=rounds,
+              steps_per_epoch=steps_per_round,
+              callbacks=[keras.callbacks.BackupAndRestore(str(backup)),
+                         StopOnNonFiniteLoss(),
+                         keras.callbacks.CSVLogger(str(logs / "training.csv"), append=True),
+                         *callbacks],
+              shuffle=False, verbose=verbose)
+    train_seconds = time.time() - fit_started
+    metrics = masked_lm_metrics(model, validation_data, next_sentence) \
+        if validation_data is not None else {}
+    metrics.update(train_seconds=round(train_seconds, 1), steps=rounds * steps_per_round,
+                   precision=precision)
+    model_dir.write_json_atomically(out / model_dir.METRICS_FILE, metrics)
+    _publish_preset(model.backbone, tokenizer, out, state)
+    shutil.rmtree(state, ignore_errors=True)
+    metrics["wall_seconds"] = round(time.time() - started, 1)
+    print_fn(f"pretrain: held-out MLM accuracy {metrics.get('mlm_accuracy', float('nan')):.4f}"
+             f", perplexity {metrics.get('perplexity', float('nan')):.2f}; preset directory "
+             f"{out}")
+    return metrics

@@ -1,0 +1,48 @@
+"""The state of a run in its output directory: refusing to mix runs, and how far a killed
+run got (for resuming it)."""
+
+import json
+from pathlib import Path
+
+from keras_mapping.checkpoints import model_dir
+
+RUN_STATE_DIR = ".run"
+
+
+def check_output_directory(out, recipe, finished_marker):
+    """Refuses to mix runs in `out`: a finished run (`finished_marker` exists), a folder of
+    other files, or an unfinished run of another recipe. An unfinished run of the same
+    recipe is fine: it resumes.
+
+    Args:
+        out: the output directory.
+        recipe: the run's settings as a dict (stored as `training_config.json`).
+        finished_marker: the file name whose presence means the run finished.
+    """
+    out = Path(out)
+    saved = out / model_dir.TRAINING_CONFIG_FILE
+    if not saved.is_file():
+        if out.exists() and any(out.iterdir()):
+            raise FileExistsError(
+                f"Output directory '{out}' is not empty and holds no keras-mapping run; "
+                "choose another --out.")
+        return
+    previous = json.loads(saved.read_text(encoding="utf-8"))
+    if (out / finished_marker).is_file():
+        raise FileExistsError(
+            f"Output directory '{out}' already holds a finished run; choose another --out "
+            "or delete it.")
+    if previous != recipe:
+        changed = sorted(k for k in recipe if previous.get(k) != recipe[k])
+        raise FileExistsError(
+            f"Output directory '{out}' holds an unfinished run with a different recipe "
+            f"(differs in: {', '.join(changed)}); rerun it with the same settings to resume, "
+            "or choose another --out.")
+
+
+def completed_rounds(backup_dir):
+    """Rounds (Keras epochs) that `keras.callbacks.BackupAndRestore` recorded as done."""
+    metadata = Path(backup_dir) / "training_metadata.json"
+    if metadata.is_file():
+        return int(json.loads(metadata.read_text())["epoch"])
+    return 0

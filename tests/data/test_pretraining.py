@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_mapping.data import (Corpus, CorpusError, from_lists, masked_lm_dataset,
+                                next_sentence_pairs, read_corpus)
+from keras_mapping.data.pretraining import IS_NEXT, NOT_NEXT
+from keras_mapping.tokenizers import BertTokenizer
+
+WORDS = ("film story actor scene music plot ending camera script drama comedy hero "
+         "village river mountain garden winter summer letter window").split()
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer.from_preset("minilm_l6")
+
+
+def test_masking_rates_and_specials(tokenizer):
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, 40)) for _ in range(600)]
+    tf.random.set_seed(0)
+    dataset = masked_lm_dataset(from_lists(texts, [0] * len(texts)), tokenizer,
+                                max_length=64, batch_size=50, seed=0)
+    specials = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id}
+    original = {tuple(ids) for ids in tokenizer(texts).to_list()}
+    selectable = selected = masked = kept = 0
+    for inputs, mask_ids, mask_weights in dataset:
+        token_ids = inputs["token_ids"].numpy()
+        positions = inputs["mask_positions"].numpy()
+        weights = mask_weights.numpy() > 0
+        ids = mask_ids.numpy()
+        rows = np.repeat(np.arange(len(positions))[:, None], positions.shape[1], axis=1)
+        at_positions = token_ids[rows, positions]
+        selectable += int(inputs["padding_mask"].numpy().sum()) - 2 * len(token_ids)
+        selected += int(weights.sum())
+        masked += int((at_positions[weights] == tokenizer.mask_token_id).sum())
+        kept += int((at_positions[weights] == ids[weights]).sum())
+        # Every label is a real, non-special token of the unmasked text.
+        assert not set(ids[weights].tolist()) & specials
+        unmasked = token_ids.copy()
+        unmasked[rows[weights], positions[weights]] = ids[weights]
+        for row, length in zip(unmasked, inputs["padding_mask"].numpy().sum(1)):
+            assert row[0] == tokenizer.cls_token_id and row[length - 1] == tokenizer.sep_token_id
+            assert tuple(row[1:length - 1]) in original
+    assert selected / selectable == pytest.approx(0.15, abs=0.01)
+    assert masked / selected == pytest.approx(0.8, abs=0.03)
+    # Unchanged: the 10% kept plus random draws that hit the same token (negligible).
+    assert kept / selected == pytest.approx(0.1, abs=0.02)
+
+
+def test_masks_are_dynamic(tokenizer):
+    texts = from_lists([" ".join(WORDS)] * 8, [0] * 8)
+    dataset = masked_lm_dataset(texts, tokenizer, batch_size=8, shuffle=False, repeat=True)
+    batches = iter(dataset)
+    first = next(batches)[0]["mask_positions"].numpy()
+    second = next(batches)[0]["mask_positions"].numpy()
+    assert not np.array_equal(first, second)
+
+
+def test_next_sentence_pairs():
+    documents = tuple(tuple(f"doc{d} sentence{s} ." for s in range(6)) for d in range(20))
+    pairs = next_sentence_pairs(Corpus(documents, ("test",) * 20), seed=3)
+    assert len(pairs) == 20 * 5
+    labels = np.array(pairs.labels)
+    assert 0.4 < (labels == NOT_NEXT).mean() < 0.6
+    for first, second, label in zip(pairs.texts, pairs.text_pairs, labels):
+        doc, sentence = first.split()[:2]
+        if label == IS_NEXT:
+            assert second == f"{doc} sentence{int(sentence[8:]) + 1} ."
+        else:
+            assert not second.startswith(doc + " ")
+    again = next_sentence_pairs(Corpus(documents, ("test",) * 20), seed=3)
+    assert again.text_pairs == pairs.text_pairs
+
+
+def test_next_sentence_pairs_need_two_documents_of_two_sentences():
+    with pytest.raises(CorpusError, match="at least 2 documents"):
+        next_sentence_pairs(Corpus((("One.", "Two."),), ("a",)))
+    with pytest.raises(CorpusError, match="at least 2 sentences"):
+        next_sentence_pairs(Corpus((("One.",), ("Two.",)), ("a", "b")))
+
+
+def test_pretraining_batches_for_next_sentence(tokenizer):
+    documents = tuple(tuple(f"{WORDS[d]} {WORDS[s]} ." for s in range(4)) for d in range(6))
+    pairs = next_sentence_pairs(Corpus(documents, ("test",) * 6), seed=0)
+    inputs, labels, weights = next(iter(masked_lm_dataset(
+        pairs, tokenizer, batch_size=4, next_sentence=True, seed=0)))
+    assert sorted(labels) == sorted(weights) == ["mlm", "nsp"]
+    assert labels["mlm"].shape == inputs["mask_positions"].shape == weights["mlm"].shape
+    assert set(np.unique(inputs["segment_ids"].numpy())) == {0, 1}
+
+
+def test_read_corpus_documents_and_errors(tmp_path):
+    text = tmp_path / "a.txt"
+    text.write_text("One.\nTwo.\n\n\nThree.\n")
+    other = tmp_path / "b.txt"
+    other.write_text("Solo document line one.\nLine two.\n")
+    corpus = read_corpus([text, other])
+    assert corpus.documents == (("One.", "Two."), ("Three.",),
+                                ("Solo document line one.", "Line two."))
+    assert read_corpus([tmp_path]).documents == corpus.documents
+
+    binary = tmp_path / "weights.bin"
+    binary.write_bytes(b"fine line\n\x00\x01\x02binary\n")
+    with pytest.raises(CorpusError, match=r"weights.bin:2: NUL byte"):
+        read_corpus([binary])
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"ok\ncaf\xe9\n")
+    with pytest.raises(CorpusError, match=r"latin.txt:2: not valid UTF-8"):
+        read_corpus([latin])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    with pytest.raises(CorpusError, match="holds no text"):
+        read_corpus([empty])
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        read_corpus([tmp_path / "missing.txt"])

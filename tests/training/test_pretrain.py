@@ -1,0 +1,95 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from keras_mapping.cli.main import main
+from keras_mapping.data import CorpusError
+from keras_mapping.models import BertBackbone
+from keras_mapping.training import PretrainConfig, pretrain
+
+SUBJECTS = "the cat|a dog|my friend|the teacher|our neighbour|the child".split("|")
+VERBS = "reads a book|eats an apple|walks home|sings a song|paints a wall|opens a door".split("|")
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    """Documents of patterned sentences: words that a masked LM can learn to fill in."""
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(40):
+        lines += [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} ." for _ in range(5)] + [""]
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def tiny_config(corpus, out, **overrides):
+    values = dict(corpus=[str(corpus)], out=str(out), preset="bert_tiny", train_vocab=True,
+                  vocab_size=120, steps=60, steps_per_round=20, batch_size=16,
+                  learning_rate=2e-3, max_length=16, mask_rate=0.3, dropout=0.0,
+                  precision="fp32", validation_share=0.1)
+    values.update(overrides)
+    return PretrainConfig(**values)
+
+
+def losses(out, name="loss"):
+    with open(out / "logs" / "training.csv") as handle:
+        return [float(row[name]) for row in csv.DictReader(handle)]
+
+
+@pytest.mark.parametrize("objective", ["mlm", "mlm+nsp"])
+def test_loss_falls_and_a_preset_is_left(corpus_file, tmp_path, objective):
+    out = tmp_path / "pretrained"
+    metrics = pretrain(tiny_config(corpus_file, out, objective=objective), verbose=0)
+    history = losses(out)
+    assert history[-1] < 0.7 * history[0], history
+    assert metrics["mlm_accuracy"] > 0.3 and metrics["perplexity"] > 1
+    assert ("nsp_accuracy" in metrics) == (objective == "mlm+nsp")
+    for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"):
+        assert (out / name).is_file()
+    assert not (out / ".run").exists()
+    backbone = BertBackbone.from_preset(out)
+    assert backbone.vocabulary_size == len((out / "vocab.txt").read_text().splitlines())
+
+
+def test_pretrain_then_finetune_through_the_cli(corpus_file, tmp_path, tiny_dataset, capsys):
+    out = tmp_path / "pretrained"
+    assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--preset",
+                 "bert_tiny", "--train-vocab", "--vocab-size", "120", "--steps", "20",
+                 "--steps-per-round", "10", "--batch-size", "16", "--max-length", "16",
+                 "--precision", "fp32", "--verbose", "0"]) == 0
+    assert "perplexity" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model = tmp_path / "classifier"
+    assert main(["finetune", "--preset", str(out), "--dataset", str(tiny_dataset),
+                 "--out", str(model), "--epochs", "1", "--batch-size", "16",
+                 "--max-length", "16", "--precision", "fp32", "--verbose", "0"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["accuracy"] <= 1
+
+
+def test_bad_corpora_get_clear_errors(tmp_path, capsys):
+    small = tmp_path / "small.txt"
+    small.write_text("one sentence .\nanother one .\n")
+    with pytest.raises(CorpusError, match="fewer than one batch"):
+        pretrain(tiny_config(small, tmp_path / "a", validation_share=0.0), verbose=0)
+    with pytest.raises(CorpusError, match="at least 2 documents"):
+        pretrain(tiny_config(small, tmp_path / "b", objective="mlm+nsp",
+                             validation_share=0.0), verbose=0)
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(b"\x00\x01binary")
+    assert main(["pretrain", "--corpus", str(binary), "--out", str(tmp_path / "c"),
+                 "--verbose", "0"]) == 2
+    assert "model.bin:1: NUL byte" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field, value", [("objective", "gpt"), ("preset", "bert_huge"),
+                                          ("steps", 0), ("mask_rate", 0.0)])
+def test_invalid_settings_are_rejected(field, value):
+    with pytest.raises(ValueError, match=field):
+        PretrainConfig(corpus=["x.txt"], **{field: value})
+
+
+def test_vocabulary_training_needs_a_fresh_model():
+    with pytest.raises(ValueError, match="train_vocab"):
+        PretrainConfig(corpus=["x.txt"], init_from="minilm_l6", train_vocab=True)
