@@ -4,7 +4,8 @@ tf.data pipelines of BERT inputs."""
 from keras_mapping.data.corpus import Corpus, CorpusError, read_corpus
 from keras_mapping.data.datasets import load_splits
 from keras_mapping.data.pipelines import classification_dataset
-from keras_mapping.data.pretraining import masked_lm_dataset, next_sentence_pairs
+from keras_mapping.data.pretraining import (causal_lm_dataset, contrastive_dataset,
+                                           masked_lm_dataset, next_sentence_pairs)
 from keras_mapping.data.readers import LabeledTexts, LabelVocabulary, from_lists, read_table
 
 __all__ = [
@@ -12,7 +13,9 @@ __all__ = [
     "CorpusError",
     "LabelVocabulary",
     "LabeledTexts",
+    "causal_lm_dataset",
     "classification_dataset",
+    "contrastive_dataset",
     "from_lists",
     "load_splits",
     "masked_lm_dataset",

@@ -1,9 +1,11 @@
-"""Pretraining a BERT encoder on unlabeled text: masked LM, optionally with next-sentence
-prediction, from scratch or continued from a checkpoint (domain-adaptive pretraining).
+"""Pretraining on unlabeled text: a BERT encoder with masked LM (optionally with
+next-sentence prediction), from scratch or continued from a checkpoint (domain-adaptive
+pretraining), or a GPT-style causal language model.
 
-`pretrain(PretrainConfig(...))` ends with a BERT-layout directory (config.json,
-model.safetensors, vocab.txt, tokenizer_config.json) that `finetune --preset DIR` reads. A
-killed run resumes from its last round when started again with the same settings.
+For the BERT objectives `pretrain(PretrainConfig(...))` ends with a BERT-layout directory
+(config.json, model.safetensors, vocab.txt, tokenizer_config.json) that `finetune --preset
+DIR` reads; the causal objective leaves `model.keras` with the vocabulary. A killed run
+resumes from its last round when started again with the same settings.
 """
 
 import math
@@ -18,10 +20,14 @@ import numpy as np
 
 from keras_mapping.checkpoints import model_dir
 from keras_mapping.data.corpus import CorpusError, read_corpus
-from keras_mapping.data.pretraining import masked_lm_dataset, next_sentence_pairs
+from keras_mapping.data.pretraining import (causal_lm_dataset, contrastive_dataset,
+                                           masked_lm_dataset, next_sentence_pairs)
 from keras_mapping.data.readers import LabeledTexts
-from keras_mapping.models import ARCHITECTURES, BertBackbone, BertMaskedLM, BertPretrainer
+from keras_mapping.models import (ARCHITECTURES, BertBackbone, BertMaskedLM, BertPretrainer,
+                                  BertSimCSE)
 from keras_mapping.models.bert.task import sparse_logits_loss
+from keras_mapping.models.gpt import GPTBackbone, GPTCausalLM
+from keras_mapping.models.task import token_cross_entropy
 from keras_mapping.tokenizers import BertTokenizer, train_wordpiece_vocabulary
 from keras_mapping.training.callbacks import StopOnNonFiniteLoss
 from keras_mapping.training.optimizers import create_optimizer
@@ -29,9 +35,11 @@ from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, res
 from keras_mapping.training.run_state import (RUN_STATE_DIR, check_output_directory,
                                               completed_rounds)
 
-OBJECTIVES = ("mlm", "mlm+nsp")
+OBJECTIVES = ("mlm", "mlm+nsp", "causal", "contrastive")
 DEFAULT_VOCABULARY_PRESET = "minilm_l6"  # BERT's uncased 30,522-token vocabulary
 PRESET_FILES = ("vocab.txt", "tokenizer_config.json", "model.safetensors", "config.json")
+FINISHED_MARKERS = {"mlm": "config.json", "mlm+nsp": "config.json", "contrastive": "config.json",
+                    "causal": "model.keras"}
 
 
 @dataclass
@@ -42,8 +50,10 @@ class PretrainConfig:
         corpus: text files or folders of `*.txt` files: one sentence a line, documents
             separated by blank lines (a file without blank lines is one document).
         out: output directory; it ends as a BERT-layout preset.
-        objective: "mlm" (masked LM on single sentences) or "mlm+nsp" (masked LM on sentence
-            pairs plus next-sentence prediction).
+        objective: "mlm" (masked LM on single sentences), "mlm+nsp" (masked LM on sentence
+            pairs plus next-sentence prediction), "contrastive" (SimCSE: two dropout views
+            of each sentence, the rest of the batch as negatives, on mean pooling) or
+            "causal" (next-token prediction with a GPT-style decoder of the same sizes).
         preset: architecture to train from scratch: a name such as "bert_mini" (see
             `keras_mapping.models.ARCHITECTURES`).
         init_from: preset name or BERT-layout directory to continue from (its weights and
@@ -58,6 +68,8 @@ class PretrainConfig:
         weight_decay: AdamW weight decay (not on LayerNorm and biases).
         max_length: longest packed sequence.
         mask_rate: share of tokens to predict (of those 80% `[MASK]`, 10% random, 10% kept).
+        whole_word: mask whole words (all pieces of a chosen word) instead of single pieces.
+        temperature: softmax temperature of the contrastive objective.
         validation_share: share of documents held out to measure MLM accuracy and perplexity.
         steps_per_round: steps between validations; each round is also a resume point.
         dropout: dropout rate in the backbone.
@@ -79,6 +91,8 @@ class PretrainConfig:
     weight_decay: float = 0.01
     max_length: int = 64
     mask_rate: float = 0.15
+    whole_word: bool = False
+    temperature: float = 0.05
     validation_share: float = 0.05
     steps_per_round: int = 200
     dropout: float = 0.1
@@ -91,6 +105,7 @@ class PretrainConfig:
             "objective": self.objective in OBJECTIVES,
             "preset": self.init_from is not None or self.preset in ARCHITECTURES,
             "train_vocab": not (self.train_vocab and self.init_from),
+            "init_from": not (self.init_from and self.objective == "causal"),
             "vocab_size": self.vocab_size >= 10,
             "steps": self.steps >= 1,
             "batch_size": self.batch_size >= 1,
@@ -98,6 +113,7 @@ class PretrainConfig:
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "max_length": self.max_length >= 8,
             "mask_rate": 0 < self.mask_rate < 1,
+            "temperature": self.temperature > 0,
             "validation_share": 0 <= self.validation_share < 1,
             "steps_per_round": self.steps_per_round >= 1,
             "dropout": 0 <= self.dropout < 1,
@@ -107,6 +123,8 @@ class PretrainConfig:
             "objective": f"one of {OBJECTIVES}",
             "preset": f"one of {sorted(ARCHITECTURES)} (or pass init_from)",
             "train_vocab": "no vocabulary training when continuing from init_from",
+            "init_from": "no init_from for the causal objective (BERT checkpoints are "
+                         "bidirectional encoders)",
         }
         for name, valid in checks.items():
             if not valid:
@@ -158,7 +176,10 @@ def _tokenizer(config, train_corpus, state):
 
 
 def build_pretrainer(config, tokenizer):
-    """The model of a run: `BertMaskedLM` or `BertPretrainer` on the starting backbone."""
+    """The model of a run: `BertMaskedLM`, `BertPretrainer` or `GPTCausalLM`."""
+    if config.objective == "causal":
+        return GPTCausalLM(GPTBackbone.from_architecture(
+            config.preset, vocabulary_size=tokenizer.vocabulary_size(), dropout=config.dropout))
     if config.init_from:
         backbone = BertBackbone.from_preset(config.init_from, dropout=config.dropout)
     else:
@@ -166,6 +187,8 @@ def build_pretrainer(config, tokenizer):
             config.preset, vocabulary_size=tokenizer.vocabulary_size(), dropout=config.dropout)
     if config.objective == "mlm+nsp":
         return BertPretrainer(backbone)
+    if config.objective == "contrastive":
+        return BertSimCSE(backbone, temperature=config.temperature)
     return BertMaskedLM(backbone)
 
 
@@ -174,41 +197,86 @@ def _compile(model, config, total_steps):
                                  warmup_ratio=config.warmup_ratio,
                                  weight_decay=config.weight_decay)
     # Predictions are padded per batch; the loss averages over real ones only.
-    mlm_loss = keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, reduction="mean_with_sample_weight")
     if isinstance(model, BertPretrainer):
-        model.compile(optimizer=optimizer, loss={"mlm": mlm_loss, "nsp": sparse_logits_loss()})
-    else:
-        model.compile(optimizer=optimizer, loss=mlm_loss)
+        model.compile(optimizer=optimizer,
+                      loss={"mlm": token_cross_entropy(), "nsp": sparse_logits_loss()})
+    elif isinstance(model, BertSimCSE):
+        model.compile(optimizer=optimizer)
+    else:  # BertMaskedLM or GPTCausalLM: one output, targets weighted by real tokens
+        model.compile(optimizer=optimizer, loss=token_cross_entropy())
 
 
-def masked_lm_metrics(model, dataset, next_sentence=False):
-    """Exact held-out metrics: MLM accuracy, cross-entropy and perplexity over every masked
-    token (and NSP accuracy), summed over the whole dataset rather than averaged per batch."""
+def token_prediction_metrics(model, dataset, objective):
+    """Exact held-out metrics over every predicted token of `dataset`, summed rather than
+    averaged per batch: accuracy, cross-entropy and perplexity (`mlm_*` for the masked
+    objectives, `next_token_*` for causal), and NSP accuracy for "mlm+nsp"."""
+    prefix = "next_token" if objective == "causal" else "mlm"
+    next_sentence = objective == "mlm+nsp"
     correct = total = cross_entropy = 0.0
     nsp_correct = nsp_total = 0
     for inputs, labels, weights in dataset:
         outputs = model(inputs, training=False)
         logits = np.asarray(outputs["mlm"] if next_sentence else outputs, "float64")
-        mask_ids = np.asarray(labels["mlm"] if next_sentence else labels)
-        mask_weights = np.asarray(weights["mlm"] if next_sentence else weights)
+        targets = np.asarray(labels["mlm"] if next_sentence else labels)
+        target_weights = np.asarray(weights["mlm"] if next_sentence else weights)
         shifted = logits - logits.max(axis=-1, keepdims=True)
         log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        picked = np.take_along_axis(log_probabilities, mask_ids[..., None], axis=-1)[..., 0]
-        cross_entropy -= float((picked * mask_weights).sum())
-        correct += float(((logits.argmax(-1) == mask_ids) * mask_weights).sum())
-        total += float(mask_weights.sum())
+        picked = np.take_along_axis(log_probabilities, targets[..., None], axis=-1)[..., 0]
+        cross_entropy -= float((picked * target_weights).sum())
+        correct += float(((logits.argmax(-1) == targets) * target_weights).sum())
+        total += float(target_weights.sum())
         if next_sentence:
             nsp = np.asarray(outputs["nsp"]).argmax(-1)
             nsp_correct += int((nsp == np.asarray(labels["nsp"])).sum())
             nsp_total += len(nsp)
     if not total:
         return {}
-    metrics = {"mlm_accuracy": correct / total, "mlm_loss": cross_entropy / total,
-               "perplexity": math.exp(cross_entropy / total), "masked_tokens": int(total)}
+    metrics = {f"{prefix}_accuracy": correct / total,
+               f"{prefix}_cross_entropy": cross_entropy / total,
+               "perplexity": math.exp(cross_entropy / total), "predicted_tokens": int(total)}
     if next_sentence:
         metrics["nsp_accuracy"] = nsp_correct / nsp_total
     return metrics
+
+
+def contrastive_metrics(model, dataset):
+    """Held-out SimCSE loss and in-batch retrieval accuracy, with dropout on (with it off
+    the two views coincide and the task is trivial)."""
+    cross_entropy = correct = total = 0.0
+    for inputs, targets, _ in dataset:
+        logits = np.asarray(model(inputs, training=True), "float64")
+        targets = np.asarray(targets)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        cross_entropy -= float(log_probabilities[np.arange(len(targets)), targets].sum())
+        correct += float((logits.argmax(-1) == targets).sum())
+        total += len(targets)
+    if not total:
+        return {}
+    return {"contrastive_loss": cross_entropy / total, "retrieval_accuracy": correct / total,
+            "sentences": int(total)}
+
+
+def _dataset(examples, tokenizer, config, **options):
+    if config.objective == "contrastive":
+        return contrastive_dataset(examples, tokenizer, max_length=config.max_length,
+                                   batch_size=config.batch_size, **options)
+    if config.objective == "causal":
+        return causal_lm_dataset(examples, tokenizer, max_length=config.max_length,
+                                 batch_size=config.batch_size, **options)
+    return masked_lm_dataset(examples, tokenizer, max_length=config.max_length,
+                             batch_size=config.batch_size, mask_rate=config.mask_rate,
+                             whole_word=config.whole_word, next_sentence=config.objective == "mlm+nsp", **options)
+
+
+def _save_causal_lm(model, tokenizer, out):
+    """vocab.txt and tokenizer_config.json, then model.keras last (the finished marker)."""
+    from keras_mapping.checkpoints.bert_layout import tokenizer_config
+
+    model_dir.write_text_atomically(out / "vocab.txt",
+                                    "\n".join(tokenizer.get_vocabulary()) + "\n")
+    model_dir.write_json_atomically(out / "tokenizer_config.json", tokenizer_config(tokenizer))
+    model_dir.write_atomically(out / model_dir.MODEL_FILE, model.save)
 
 
 def _publish_preset(backbone, tokenizer, out, state):
@@ -234,7 +302,7 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
         with timings.
     """
     started = time.time()
-    check_output_directory(config.out, config.to_dict(), "config.json")
+    check_output_directory(config.out, config.to_dict(), FINISHED_MARKERS[config.objective])
     corpus = read_corpus(config.corpus)
     next_sentence = config.objective == "mlm+nsp"
     # NSP draws random sentences from other documents: each side needs two documents.
@@ -262,24 +330,23 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
 
     backup = state / "backup"
     done_rounds = completed_rounds(backup)
-    train_data = masked_lm_dataset(
-        train, tokenizer, max_length=config.max_length, batch_size=config.batch_size,
-        mask_rate=config.mask_rate, next_sentence=next_sentence, seed=config.seed,
-        repeat=True).skip(done_rounds * steps_per_round)
+    train_data = _dataset(train, tokenizer, config, seed=config.seed,
+                          repeat=True).skip(done_rounds * steps_per_round)
     validation_data = None
     if len(validation_corpus):
         # Masks drawn once and cached, so every round is measured on the same predictions.
-        validation_data = masked_lm_dataset(
+        validation_data = _dataset(
             _examples(validation_corpus, config.objective, config.seed + 1), tokenizer,
-            max_length=config.max_length, batch_size=config.batch_size,
-            mask_rate=config.mask_rate, next_sentence=next_sentence, shuffle=False).cache()
+            config, shuffle=False).cache()
     print_fn(f"pretrain: {len(corpus):,} documents, {len(train):,} training examples, "
              f"objective {config.objective}, {model.count_params():,} parameters, "
              f"{rounds * steps_per_round:,} steps in {rounds} rounds; precision {precision}")
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     fit_started = time.time()
-    model.fit(train_data, validation_data=validation_data, epochs=rounds,
+    # Keras validates without dropout, which makes the contrastive views identical.
+    per_round_validation = None if config.objective == "contrastive" else validation_data
+    model.fit(train_data, validation_data=per_round_validation, epochs=rounds,
               steps_per_epoch=steps_per_round,
               callbacks=[keras.callbacks.BackupAndRestore(str(backup)),
                          StopOnNonFiniteLoss(),
@@ -287,15 +354,22 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
                          *callbacks],
               shuffle=False, verbose=verbose)
     train_seconds = time.time() - fit_started
-    metrics = masked_lm_metrics(model, validation_data, next_sentence) \
-        if validation_data is not None else {}
+    if validation_data is None:
+        metrics = {}
+    elif config.objective == "contrastive":
+        metrics = contrastive_metrics(model, validation_data)
+    else:
+        metrics = token_prediction_metrics(model, validation_data, config.objective)
     metrics.update(train_seconds=round(train_seconds, 1), steps=rounds * steps_per_round,
                    precision=precision)
     model_dir.write_json_atomically(out / model_dir.METRICS_FILE, metrics)
-    _publish_preset(model.backbone, tokenizer, out, state)
+    if config.objective == "causal":
+        _save_causal_lm(model, tokenizer, out)
+    else:
+        _publish_preset(model.backbone, tokenizer, out, state)
     shutil.rmtree(state, ignore_errors=True)
     metrics["wall_seconds"] = round(time.time() - started, 1)
-    print_fn(f"pretrain: held-out MLM accuracy {metrics.get('mlm_accuracy', float('nan')):.4f}"
-             f", perplexity {metrics.get('perplexity', float('nan')):.2f}; preset directory "
-             f"{out}")
+    accuracy = metrics.get("next_token_accuracy", metrics.get("mlm_accuracy", math.nan))
+    print_fn(f"pretrain: held-out token accuracy {accuracy:.4f}, perplexity "
+             f"{metrics.get('perplexity', math.nan):.2f}; output directory {out}")
     return metrics

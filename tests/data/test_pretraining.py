@@ -115,3 +115,29 @@ def test_read_corpus_documents_and_errors(tmp_path):
         read_corpus([empty])
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         read_corpus([tmp_path / "missing.txt"])
+
+
+def test_whole_word_masking_predicts_every_piece_of_a_chosen_word(tokenizer):
+    texts = ["snowboarding unbelievably hyperventilating photosynthesis tarantula "
+             "marshmallows kaleidoscope"] * 64
+    tf.random.set_seed(1)
+    inputs, mask_ids, mask_weights = next(iter(masked_lm_dataset(
+        from_lists(texts, [0] * 64), tokenizer, batch_size=64, mask_rate=0.3,
+        whole_word=True, seed=0)))
+    original = np.array(tokenizer(texts[:1]).to_list()[0])
+    vocabulary = tokenizer.get_vocabulary()
+    starts = [0] + [i for i in range(1, len(original))
+                    if not vocabulary[original[i]].startswith("##")]
+    words = [set(range(a + 1, b + 1)) for a, b in zip(starts, starts[1:] + [len(original)])]
+    assert any(len(word) > 1 for word in words)  # the text really has multi-piece words
+    chosen_counts = []
+    for positions, ids, weights in zip(inputs["mask_positions"].numpy(), mask_ids.numpy(),
+                                       mask_weights.numpy()):
+        chosen = set(positions[weights > 0].tolist())
+        # Labels are the original tokens (position 0 is [CLS] in the packed row).
+        np.testing.assert_array_equal(ids[weights > 0], original[positions[weights > 0] - 1])
+        for word in words:
+            assert not chosen & word or word <= chosen, (word, chosen)
+        chosen_counts.append(sum(word <= chosen for word in words))
+    # tensorflow-text rounds each row's number of selections up: ceil(0.3 * 7 words) = 3.
+    assert set(chosen_counts) <= {2, 3} and np.mean(chosen_counts) > 2

@@ -253,3 +253,18 @@ def test_mean_pooling_classifier_round_trip(tmp_path):
 def test_classifier_rejects_unknown_pooling():
     with pytest.raises(ValueError, match="pooling"):
         BertTextClassifier(tiny_backbone(), num_classes=2, pooling="max")
+
+
+def test_simcse_scores_views_against_each_other():
+    from keras_mapping.models import BertSimCSE
+
+    model = BertSimCSE(tiny_backbone(dropout=0.2), temperature=0.1)
+    inputs = batch()
+    quiet = np.asarray(model(inputs, training=False))
+    # Without dropout the views coincide: the diagonal is 1 / temperature.
+    np.testing.assert_allclose(np.diag(quiet), 10.0, rtol=1e-5)
+    noisy = np.asarray(model(inputs, training=True))
+    assert noisy.shape == (4, 4) and not np.allclose(np.diag(noisy), 10.0, rtol=1e-3)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    history = model.fit(inputs, np.arange(4), epochs=10, verbose=0).history["loss"]
+    assert history[-1] < history[0]

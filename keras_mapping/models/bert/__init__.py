@@ -3,6 +3,7 @@
 from keras_mapping.models.bert.backbone import BertBackbone
 from keras_mapping.models.bert.classifier import BertTextClassifier
 from keras_mapping.models.bert.config import ARCHITECTURES
+from keras_mapping.models.bert.contrastive import BertSimCSE, CosineSimilarityLogits
 from keras_mapping.models.bert.masked_lm import BertMaskedLM
 from keras_mapping.models.bert.pretrainer import BertNextSentencePredictor, BertPretrainer
 from keras_mapping.models.bert.sentence_encoder import BertSentenceEncoder
@@ -14,5 +15,7 @@ __all__ = [
     "BertNextSentencePredictor",
     "BertPretrainer",
     "BertSentenceEncoder",
+    "BertSimCSE",
     "BertTextClassifier",
+    "CosineSimilarityLogits",
 ]

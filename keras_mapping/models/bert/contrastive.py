@@ -1,0 +1,84 @@
+"""Unsupervised contrastive sentence learning (SimCSE): two dropout views of each sentence,
+the other sentences of the batch as negatives."""
+
+import keras
+from keras import ops
+
+from keras_mapping.layers import MaskedMeanPooling
+from keras_mapping.models.bert.task import BertTask, sparse_logits_loss
+
+
+@keras.saving.register_keras_serializable(package="keras_mapping")
+class CosineSimilarityLogits(keras.layers.Layer):
+    """`(batch, batch)` cosine similarities between two sets of vectors, over a temperature.
+
+    Args:
+        temperature: divides the similarities (small values sharpen the softmax).
+        **kwargs: base `keras.layers.Layer` arguments.
+    """
+
+    def __init__(self, temperature=0.05, **kwargs):
+        super().__init__(**kwargs)
+        if temperature <= 0:
+            raise ValueError(f"`temperature` must be positive, got {temperature}.")
+        self.temperature = temperature
+
+    def call(self, anchors, positives):
+        anchors = ops.cast(anchors, "float32")
+        positives = ops.cast(positives, "float32")
+        anchors = anchors / ops.maximum(ops.norm(anchors, axis=-1, keepdims=True), 1e-12)
+        positives = positives / ops.maximum(ops.norm(positives, axis=-1, keepdims=True), 1e-12)
+        return ops.matmul(anchors, ops.transpose(positives)) / self.temperature
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="keras_mapping")
+class BertSimCSE(BertTask):
+    """Runs the backbone twice on the same batch (dropout makes the two views differ),
+    mean-pools each view, and scores every first view against every second view. Row i's
+    correct "class" is column i, so the targets are `range(batch)` and the loss is sparse
+    cross-entropy over the logits (`keras_mapping.data.contrastive_dataset` yields them).
+
+    Args:
+        backbone: a `BertBackbone` (with dropout > 0, or the views are identical).
+        temperature: softmax temperature of the cosine similarities.
+        **kwargs: base `keras.Model` arguments.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_mapping.models import BertBackbone
+    >>> backbone = BertBackbone.from_architecture("bert_tiny", vocabulary_size=100)
+    >>> model = BertSimCSE(backbone)
+    >>> batch = {"token_ids": np.array([[2, 5, 3], [2, 6, 3]]),
+    ...          "segment_ids": np.zeros((2, 3), "int32"), "padding_mask": np.ones((2, 3), bool)}
+    >>> tuple(model.predict(batch, verbose=0).shape)
+    (2, 2)
+    """
+
+    def __init__(self, backbone, temperature=0.05, **kwargs):
+        self.backbone = backbone
+        self.pooling = MaskedMeanPooling(normalize=False, name="mean_pooling")
+        self.similarity = CosineSimilarityLogits(temperature, name="similarity")
+        inputs = backbone.input
+        views = [self.pooling(backbone(inputs)["sequence_output"],
+                              padding_mask=inputs["padding_mask"]) for _ in range(2)]
+        super().__init__(inputs=inputs, outputs=self.similarity(*views), **kwargs)
+        # The tanh pooler is unused by this objective.
+        backbone.pooler_dense.trainable = False
+        self.temperature = temperature
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """`keras.Model.compile` with SimCSE defaults: AdamW at 3e-5, cross-entropy over the
+        in-batch similarities, and the share of sentences whose own second view ranks first."""
+        super().compile(
+            optimizer=keras.optimizers.AdamW(3e-5) if optimizer == "auto" else optimizer,
+            loss=sparse_logits_loss() if loss == "auto" else loss,
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            if metrics == "auto" else metrics,
+            **kwargs,
+        )
+
+    def task_config(self):
+        return {"temperature": self.temperature}
