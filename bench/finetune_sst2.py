@@ -12,7 +12,7 @@ Each part appends a row to the "SST-2 fine-tuning" table in BENCHMARKS.md:
 - kerashub: KerasHub's `BertTextClassifier` on the same checkpoint with its own preprocessor
   at sequence length 128 and our default batch size: examples/s over 200 training steps and
   the projected SST-2 epoch time, beside ours.
-- best: the recipe for the best accuracy within 30 minutes (BEST_FLAGS).
+
 """
 
 import argparse
@@ -25,20 +25,14 @@ import sys
 import time
 from pathlib import Path
 
+from results_table import write_table
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
 RESULTS = ROOT / "bench" / "results"
-BENCHMARKS = ROOT / "BENCHMARKS.md"
 SST2_TRAIN_EXAMPLES = 67349
-BEGIN, END = "<!-- finetune_sst2:begin -->", "<!-- finetune_sst2:end -->"
 COLUMNS = ("part", "command", "accuracy", "finetune_wall_seconds", "train_examples_per_second",
            "projected_epoch_seconds", "peak_memory_mib", "measured_at")
-
-
-# The 30-minute recipe: the recipe search (BENCHMARKS.md) found no longer schedule that beats
-# the defaults' 2.5 epochs by more than noise; three epochs at half the learning rate was its
-# best longer run.
-BEST_FLAGS = ["--epochs", "3", "--learning-rate", "1e-4", "--evaluations-per-epoch", "4"]
 
 
 def run(command):
@@ -111,26 +105,9 @@ def kerashub_part(steps=200, batch_size=None, sequence_length=128):
     }
 
 
-def write_table():
-    """Renders every stored result as the table between the markers in BENCHMARKS.md."""
-    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("finetune_sst2_*.json"))]
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = []
-        for column in COLUMNS:
-            value = row.get(column, "")
-            if column == "accuracy" and value != "":
-                value = f"{100 * value:.2f}%"
-            cells.append(f"`{value}`" if column == "command" else str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    text = BENCHMARKS.read_text()
-    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
-    BENCHMARKS.write_text(text[:start] + "\n" + "\n".join(lines) + "\n" + text[stop:])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="defaults,scratch,kerashub,best",
+    parser.add_argument("--parts", default="defaults,scratch,kerashub",
                         help="Comma-separated parts to run.")
     parser.add_argument("--out", default=str(ROOT / "saved_models" / "bench"),
                         help="Where the fine-tuned models go.")
@@ -141,8 +118,6 @@ def main():
             result = finetune_part(part, Path(arguments.out) / "defaults", [])
         elif part == "scratch":
             result = finetune_part(part, Path(arguments.out) / "scratch", ["--from-scratch"])
-        elif part == "best":
-            result = finetune_part(part, Path(arguments.out) / "best", BEST_FLAGS)
         elif part == "kerashub":
             result = kerashub_part()
         else:
@@ -150,7 +125,8 @@ def main():
         result["measured_at"] = time.strftime("%Y-%m-%d %H:%M")
         (RESULTS / f"finetune_sst2_{part}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result), flush=True)
-        write_table()
+        write_table("finetune_sst2", RESULTS.glob("finetune_sst2_*.json"), COLUMNS,
+                    percent_columns=("accuracy",))
 
 
 if __name__ == "__main__":

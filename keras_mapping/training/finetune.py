@@ -9,7 +9,7 @@ config and output directory.
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -23,13 +23,13 @@ from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training.callbacks import BestWeights, GradualUnfreezing, StopOnNonFiniteLoss
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, resolve_precision
-from keras_mapping.training.run_state import (RUN_STATE_DIR, check_output_directory,
+from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_output_directory,
                                               completed_rounds)
 
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(Recipe):
     """The fine-tuning recipe.
 
     The defaults are sized for SST-2 with `minilm_l6` on a 2-core CPU within 10 minutes
@@ -126,13 +126,6 @@ class FinetuneConfig:
             raise ValueError(f"`precision` must be one of {PRECISIONS}, got "
                              f"{self.precision!r}.")
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values):
-        known = {field.name for field in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 def build_classifier(config, num_classes):

@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -32,7 +32,7 @@ from keras_mapping.tokenizers import BertTokenizer, train_wordpiece_vocabulary
 from keras_mapping.training.callbacks import StopOnNonFiniteLoss
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, resolve_precision
-from keras_mapping.training.run_state import (RUN_STATE_DIR, check_output_directory,
+from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_output_directory,
                                               completed_rounds)
 
 OBJECTIVES = ("mlm", "mlm+nsp", "causal", "contrastive")
@@ -43,7 +43,7 @@ FINISHED_MARKERS = {"mlm": "config.json", "mlm+nsp": "config.json", "contrastive
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Recipe):
     """A pretraining run.
 
     Args:
@@ -132,13 +132,6 @@ class PretrainConfig:
                                  + (f"; expected {expected[name]}." if name in expected
                                     else "."))
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values):
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 def _split_documents(corpus, share, seed, minimum):
@@ -289,7 +282,8 @@ def _publish_preset(backbone, tokenizer, out, state):
 
 
 def pretrain(config, callbacks=(), verbose=1, print_fn=print):
-    """Runs a pretraining recipe and leaves a BERT-layout preset in `config.out`.
+    """Runs a pretraining recipe and leaves a BERT-layout preset in `config.out` (for the
+    causal objective: `model.keras` with the vocabulary).
 
     Args:
         config: a `PretrainConfig`.
@@ -298,8 +292,8 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
         print_fn: where summary lines go.
 
     Returns:
-        Held-out metrics of the final weights (MLM accuracy, loss, perplexity; NSP accuracy)
-        with timings.
+        Held-out metrics of the final weights (token accuracy, cross-entropy, perplexity; NSP
+        accuracy; for "contrastive" loss and retrieval accuracy) with timings.
     """
     started = time.time()
     check_output_directory(config.out, config.to_dict(), FINISHED_MARKERS[config.objective])

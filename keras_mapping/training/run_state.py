@@ -2,11 +2,25 @@
 run got (for resuming it)."""
 
 import json
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from keras_mapping.checkpoints import model_dir
 
 RUN_STATE_DIR = ".run"
+
+
+class Recipe:
+    """Conversions shared by the dataclass recipes (`FinetuneConfig`, `PretrainConfig`)."""
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """The recipe from a stored dict; keys this version does not know are ignored."""
+        known = {field.name for field in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
 
 
 def check_output_directory(out, recipe, finished_marker):

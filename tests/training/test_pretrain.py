@@ -123,3 +123,35 @@ def test_vocabulary_training_and_causal_need_a_fresh_model():
         PretrainConfig(corpus=["x.txt"], init_from="minilm_l6", train_vocab=True)
     with pytest.raises(ValueError, match="init_from"):
         PretrainConfig(corpus=["x.txt"], init_from="minilm_l6", objective="causal")
+
+
+def test_a_killed_run_resumes_from_its_last_round(corpus_file, tmp_path):
+    import keras
+
+    class Crash(Exception):
+        pass
+
+    class CrashInRound(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 2 and batch == 5:
+                raise Crash()
+
+    out = tmp_path / "resumed"
+    config = tiny_config(corpus_file, out, steps=60, steps_per_round=20)
+    with pytest.raises(Crash):
+        pretrain(config, callbacks=[CrashInRound()], verbose=0)
+    assert not (out / "config.json").exists()  # an unfinished run does not look finished
+    started = []
+
+    class Rounds(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            started.append(epoch)
+
+    pretrain(config, callbacks=[Rounds()], verbose=0)
+    assert started == [2]
+    with open(out / "logs" / "training.csv") as handle:
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
+    assert (out / "config.json").is_file()
