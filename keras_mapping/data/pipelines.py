@@ -1,8 +1,8 @@
 """tf.data pipelines from labeled texts to batches of BERT inputs.
 
 Tokenization runs inside tf.data, in large parallel batches, once (the ids are cached);
-batches are padded to their own longest sequence, and training batches can be bucketed by
-length so that short sentences are not padded to long ones.
+batches are padded to their own longest sequence, and training batches can be grouped by
+length (exactly, or into buckets for XLA) so that short sentences are not padded to long ones.
 """
 
 import math
@@ -101,8 +101,8 @@ def classification_dataset(
         seed: shuffle seed.
         buckets: sequence-length boundaries to pad to; "auto" uses `DEFAULT_BUCKETS` below
             `max_length`; None pads each batch to its own longest example.
-        group_by_length: fill each batch with examples of one bucket (less padding; changes
-            the order, so for training only).
+        group_by_length: fill each batch with examples of one bucket, or of one exact length
+            when `buckets` is None (no padding at all); changes the order, so for training.
         repeat: repeat forever (for step-based training).
         cache: keep the token ids in memory after the first pass, so tokenization runs once.
         deterministic: force a deterministic element order (None keeps tf.data's default).
