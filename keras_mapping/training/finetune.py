@@ -25,6 +25,7 @@ from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, resolve_precision
 from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_output_directory,
                                               completed_rounds)
+from keras_mapping.training.scoring import target_log_probabilities
 
 
 
@@ -142,8 +143,6 @@ def evaluation_metrics(logits, labels, num_classes):
     """Accuracy, macro F1, cross-entropy and the confusion matrix (rows: true labels)."""
     logits = np.asarray(logits, "float64")
     labels = np.asarray(labels)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     predictions = logits.argmax(axis=1)
     confusion = np.zeros((num_classes, num_classes), int)
     np.add.at(confusion, (labels, predictions), 1)
@@ -155,7 +154,7 @@ def evaluation_metrics(logits, labels, num_classes):
     return {
         "accuracy": float((predictions == labels).mean()),
         "f1": float(np.mean(f1_scores)),
-        "loss": float(-log_probabilities[np.arange(len(labels)), labels].mean()),
+        "loss": float(-target_log_probabilities(logits, labels).mean()),
         "num_examples": int(len(labels)),
         "confusion_matrix": confusion.tolist(),
     }

@@ -34,6 +34,7 @@ from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, resolve_precision
 from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_output_directory,
                                               completed_rounds)
+from keras_mapping.training.scoring import target_log_probabilities
 
 OBJECTIVES = ("mlm", "mlm+nsp", "causal", "contrastive")
 DEFAULT_VOCABULARY_PRESET = "minilm_l6"  # BERT's uncased 30,522-token vocabulary
@@ -212,9 +213,7 @@ def token_prediction_metrics(model, dataset, objective):
         logits = np.asarray(outputs["mlm"] if next_sentence else outputs, "float64")
         targets = np.asarray(labels["mlm"] if next_sentence else labels)
         target_weights = np.asarray(weights["mlm"] if next_sentence else weights)
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        picked = np.take_along_axis(log_probabilities, targets[..., None], axis=-1)[..., 0]
+        picked = target_log_probabilities(logits, targets)
         cross_entropy -= float((picked * target_weights).sum())
         correct += float(((logits.argmax(-1) == targets) * target_weights).sum())
         total += float(target_weights.sum())
@@ -239,9 +238,7 @@ def contrastive_metrics(model, dataset):
     for inputs, targets, _ in dataset:
         logits = np.asarray(model(inputs, training=True), "float64")
         targets = np.asarray(targets)
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        cross_entropy -= float(log_probabilities[np.arange(len(targets)), targets].sum())
+        cross_entropy -= float(target_log_probabilities(logits, targets).sum())
         correct += float((logits.argmax(-1) == targets).sum())
         total += len(targets)
     if not total:
