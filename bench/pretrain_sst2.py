@@ -16,6 +16,9 @@ fine-tuning row uses the default recipe (`keras-mapping finetune --preset P --da
 - shipped: `minilm_l6` as shipped: the `defaults` row of bench/finetune_sst2.py (same recipe).
 - continue: continued MLM pretraining of `minilm_l6` on the same sentences (`--init-from`).
 - continued: `minilm_l6` after that continued pretraining.
+- causal: `keras-mapping pretrain --objective causal --preset bert_mini` (a GPT-style decoder
+  of bert_mini's sizes) on the same sentences: held-out next-token perplexity, and greedy
+  continuations of a few prompts.
 """
 
 import argparse
@@ -80,6 +83,29 @@ def plot_mlm_accuracy(log, png):
     figure.savefig(png, dpi=100)
 
 
+CAUSAL_PROMPTS = ("the movie is", "a film that", "the acting")
+
+
+def greedy_continuations(directory, prompts, new_tokens=8):
+    """Greedy continuations of `prompts` by the causal LM saved in `directory`."""
+    import keras
+
+    import keras_mapping.models  # noqa: F401 (registers the serialized classes)
+    from keras_mapping.tokenizers import BertTokenizer
+
+    tokenizer = BertTokenizer.from_preset(str(directory))
+    model = keras.saving.load_model(directory / "model.keras", compile=False)
+    continuations = []
+    for prompt in prompts:
+        start = [tokenizer.cls_token_id] + [int(t) for t in tokenizer.tokenize(prompt)]
+        tokens = model.generate(start, max_new_tokens=new_tokens,
+                                end_token_id=tokenizer.sep_token_id)
+        text = tokenizer.detokenize(tokens[1:])
+        text = text.numpy().decode() if hasattr(text, "numpy") else str(text)
+        continuations.append(f"'{text.replace(' [SEP]', '')}'")
+    return continuations
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts",
@@ -87,6 +113,8 @@ def main():
     parser.add_argument("--steps", type=int, default=4000, help="pretraining steps")
     parser.add_argument("--continue-steps", type=int, default=1000,
                         help="continued-pretraining steps for minilm_l6")
+    parser.add_argument("--causal-steps", type=int, default=2000,
+                        help="causal language model pretraining steps")
     parser.add_argument("--work", default=str(ROOT / "saved_models" / "pretrain_bench"))
     arguments = parser.parse_args()
     work = Path(arguments.work)
@@ -149,6 +177,24 @@ def main():
             result = {"row": "minilm_l6 after continued MLM", "command": "keras-mapping "
                       + " ".join(command), "sst2_accuracy": metrics["accuracy"],
                       "pretraining": "published, then the continued run above",
+                      "seconds": round(seconds)}
+        elif part == "causal":
+            corpus = write_corpus(work / "corpus")
+            causal = work / "bert_mini_causal"
+            command = ["pretrain", "--corpus", str(corpus), "--objective", "causal", "--preset",
+                       "bert_mini", "--steps", str(arguments.causal_steps), "--steps-per-round",
+                       str(max(1, arguments.causal_steps // 10)), "--batch-size", "128",
+                       "--learning-rate", "5e-4", "--validation-share", "0.02",
+                       "--out", str(causal), "--verbose", "2"]
+            seconds, metrics = run(CLI + command)
+            samples = greedy_continuations(causal, CAUSAL_PROMPTS)
+            result = {"row": "causal LM (GPT decoder, bert_mini sizes)",
+                      "command": "keras-mapping " + " ".join(command),
+                      "pretraining": (f"{arguments.causal_steps} steps x 128, held-out "
+                                      f"next-token accuracy {metrics['next_token_accuracy']:.3f}"
+                                      f", perplexity {metrics['perplexity']:.1f} over "
+                                      f"{metrics['predicted_tokens']} tokens; greedy: "
+                                      + " / ".join(samples)),
                       "seconds": round(seconds)}
         else:
             raise SystemExit(f"unknown part {part!r}")
