@@ -9,6 +9,10 @@ shuffled order), AdamW with weight decay off for biases and LayerNorm, global no
 at 1.0, linear warmup over 10% of steps then linear decay to 0, dropout 0.1, frozen
 embeddings plus the lowest `freeze` layers, and the best of the validation rounds kept.
 
+Search 4 mirrors the parameter-efficient methods of `keras_mapping.models.peft` (LoRA on
+the chosen projections with A He-uniform and B zero, Houlsby adapters after each sub-layer's
+output projection with LayerNorms trainable, BitFit) to choose their learning rates.
+
 Usage (data folder holding sst2/{train,validation}.tsv and a BERT-layout checkpoint dir):
     python bench/recipe_search_torch.py --search 2 --data DIR --checkpoint DIR --out R.jsonl
     python bench/recipe_search_torch.py --summarize bench/results/recipe_search_*.jsonl
@@ -65,6 +69,25 @@ BUDGETS = ((0, 170000, (1e-4, 2e-4)), (2, 220000, (2e-4, 4e-4)),
 
 def grid(search=2):
     """Configs in priority order (the search stops launching at its deadline)."""
+    if search == 5:  # the best of search 4 with 4 epochs and wider pieces
+        base = dict(pool="mean", freeze=0, batch=128, examples=270000, seed=0, layerwise=None,
+                    grouping="exact")
+        return ([dict(base, method="adapter", lr=lr, adapter_dim=dim)
+                 for dim, lr in ((32, 1e-3), (64, 1e-3), (64, 5e-4))]
+                + [dict(base, method="lora", lr=lr, rank=rank, alpha=2 * rank, targets="all")
+                   for rank, lr in ((8, 2e-3), (8, 1e-3), (16, 1e-3))]
+                + [dict(base, method="lora", lr=2e-3, rank=8, alpha=16, targets="attention"),
+                   dict(base, method="bitfit", lr=3e-2)])
+    if search == 4:  # parameter-efficient methods, the default recipe otherwise
+        base = dict(pool="mean", freeze=0, batch=128, examples=170000, seed=0, layerwise=None,
+                    grouping="exact")
+        return ([dict(base, method="lora", lr=lr, rank=8, alpha=16, targets=targets)
+                 for targets in ("attention", "all") for lr in (1e-3, 2e-3, 5e-4)]
+                + [dict(base, method="adapter", lr=lr, adapter_dim=32)
+                   for lr in (1e-3, 2e-3, 5e-4)]
+                + [dict(base, method="bitfit", lr=lr) for lr in (1e-3, 3e-3, 1e-2)]
+                + [dict(base, method="lora", lr=lr, rank=16, alpha=32, targets="all")
+                   for lr in (1e-3, 2e-3)])
     if search == 3:  # longer runs for the 30-minute budget, embeddings trainable or not
         return [dict(pool=pool, freeze=0, freeze_embeddings=embeddings, lr=lr, batch=128,
                      examples=200000, seed=0, layerwise=None, grouping="exact")
@@ -125,6 +148,9 @@ def worker(rank, args, queue, results):
         torch.nn.init.trunc_normal_(head.weight, std=0.02)
         torch.nn.init.zeros_(head.bias)
         dropout = torch.nn.Dropout(0.1)
+        method = config.get("method", "full")
+        if method != "full":
+            add_method_pieces(torch, model, config, device)
         frozen = ([model.embeddings] if config.get("freeze_embeddings", True) else []) + list(
             model.encoder.layer[:config["freeze"]])
         for module in frozen:
@@ -135,6 +161,13 @@ def worker(rank, args, queue, results):
         for name, parameter in itertools.chain(model.named_parameters(),
                                                head.named_parameters()):
             if not parameter.requires_grad:
+                continue
+            if method != "full" and not name.startswith("weight") and name != "bias" and not (
+                    "lora_" in name or "adapter" in name
+                    or (method == "bitfit" and name.endswith("bias"))
+                    or (method == "adapter" and "LayerNorm" in name
+                        and not name.startswith("embeddings"))):
+                parameter.requires_grad_(False)
                 continue
             factor = 1.0
             if config["layerwise"] and name.startswith("encoder.layer."):
@@ -198,6 +231,52 @@ def worker(rank, args, queue, results):
                          seconds=round(time.time() - started, 1), worker=rank))
 
 
+def add_method_pieces(torch, model, config, device):
+    """LoRA updates or Houlsby adapters on a HF BertModel, as keras_mapping adds them."""
+    nn = torch.nn
+
+    class LoRALinear(nn.Module):
+        def __init__(self, base, rank, alpha):
+            super().__init__()
+            self.base = base
+            self.lora_a = nn.Parameter(torch.empty(base.in_features, rank))
+            nn.init.kaiming_uniform_(self.lora_a.T, a=0)  # He uniform over fan-in
+            self.lora_b = nn.Parameter(torch.zeros(rank, base.out_features))
+            self.scale, self.drop = alpha / rank, nn.Dropout(0.1)
+
+        def forward(self, x):
+            return self.base(x) + (self.drop(x) @ self.lora_a @ self.lora_b) * self.scale
+
+    class Adapter(nn.Module):
+        def __init__(self, base, width):
+            super().__init__()
+            self.base = base
+            self.adapter_down = nn.Linear(base.out_features, width)
+            nn.init.trunc_normal_(self.adapter_down.weight, std=0.02)
+            nn.init.zeros_(self.adapter_down.bias)
+            self.adapter_up = nn.Linear(width, base.out_features)
+            nn.init.zeros_(self.adapter_up.weight)
+            nn.init.zeros_(self.adapter_up.bias)
+
+        def forward(self, x):
+            h = self.base(x)
+            return h + self.adapter_up(torch.nn.functional.gelu(self.adapter_down(h)))
+
+    for layer in model.encoder.layer:
+        if config["method"] == "lora":
+            attention = layer.attention
+            targets = [(attention.self, "query"), (attention.self, "key"),
+                       (attention.self, "value"), (attention.output, "dense")]
+            if config["targets"] == "all":
+                targets += [(layer.intermediate, "dense"), (layer.output, "dense")]
+            for module, name in targets:
+                setattr(module, name, LoRALinear(getattr(module, name), config["rank"],
+                                                 config["alpha"]).to(device))
+        elif config["method"] == "adapter":
+            for module in (layer.attention.output, layer.output):
+                module.dense = Adapter(module.dense, config["adapter_dim"]).to(device)
+
+
 def summarize(paths):
     """A markdown table of result files: one row per recipe, seeds side by side."""
     rows = {}
@@ -205,11 +284,15 @@ def summarize(paths):
         with open(path, encoding="utf-8") as handle:
             for line in handle:
                 result = json.loads(line)
-                key = (result.get("grouping", "buckets"), result["freeze"],
+                key = (result.get("grouping", "buckets"),
+                       " ".join(str(result[k]) for k in ("method", "rank", "targets",
+                                                          "adapter_dim") if k in result)
+                       or result["freeze"],
                        result.get("freeze_embeddings", True), result["pool"], result["batch"],
                        result["lr"], result["examples"])
                 rows.setdefault(key, []).append(result)
-    print("| batches | frozen layers | embeddings | pooling | batch | lr | examples (epochs) "
+    print("| batches | frozen layers (or method) | embeddings | pooling | batch | lr "
+          "| examples (epochs) "
           "| best round, per seed | final, per seed |")
     print("|---|---|---|---|---|---|---|---|---|")
     for key, results in sorted(rows.items(), key=lambda item: -np.mean(
@@ -236,8 +319,9 @@ def main():
     parser.add_argument("--examples", type=int, default=None,
                         help="override every config's training examples (smoke runs)")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--search", type=int, default=2, choices=(2, 3),
-                        help="which grid: 2 = the 10-minute budget, 3 = longer runs")
+    parser.add_argument("--search", type=int, default=2, choices=(2, 3, 4, 5),
+                        help="which grid: 2 = the 10-minute budget, 3 = longer runs, "
+                             "4 = parameter-efficient methods, 5 = those for 4 epochs")
     args = parser.parse_args()
     if args.summarize:
         summarize(args.summarize)
@@ -268,7 +352,8 @@ def main():
             done += 1
             sink.write(json.dumps(result) + "\n")
             sink.flush()
-            print(f"[{done}/{len(configs)}] {result['pool']} F{result['freeze']} "
+            print(f"[{done}/{len(configs)}] {result.get('method', 'full')} "
+                  f"{result.get('targets', '')} {result['pool']} F{result['freeze']} "
                   f"emb{'-frozen' if result.get('freeze_embeddings', True) else '-trained'} "
                   f"lr{result['lr']} b{result['batch']} n{result['examples']} "
                   f"s{result['seed']} lw{result['layerwise']}: final {result['final']:.4f} "

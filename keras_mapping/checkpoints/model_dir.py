@@ -7,6 +7,8 @@ DIR/tokenizer_config.json  its settings (lowercase, accents, CJK)
 DIR/labels.json            the label vocabulary (ids <-> raw labels <-> names)
 DIR/training_config.json   the recipe that produced it
 DIR/metrics.json           its validation metrics
+DIR/task_weights.safetensors  only the weights fine-tuning trained, with the base preset's
+                           name and fingerprint (see `keras_mapping.checkpoints.task_weights`)
 ```
 `model.keras` is written last, each file atomically, so a directory with `model.keras` is
 complete.

@@ -36,7 +36,9 @@ def _add_config_flags(parser, config_cls):
             continue
         if isinstance(default, list):
             parser.add_argument(flag, nargs="+", default=default, required=not default,
-                                help=docs.get(field.name, ""), metavar="PATH")
+                                help=f"{docs.get(field.name, '')} (default: "
+                                     f"{' '.join(map(str, default)) or 'none'})",
+                                metavar=field.name.upper())
             continue
         kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
         kind = kind if kind in (int, float) else str

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_mapping.layers.initializers import clone_initializer
+from keras_mapping.layers.peft import LORA_ATTENTION_TARGETS, AttentionPrefix, LowRankUpdate
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
@@ -29,6 +30,15 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel_initializer: initializer for the projection kernels.
         bias_initializer: initializer for the projection biases.
         seed: seed for the dropout layer.
+        lora_rank: adds a LoRA update of this rank to each projection in `lora_targets`
+            (see `keras_mapping.layers.peft.LowRankUpdate`); None adds none.
+        lora_alpha: LoRA scale numerator (the update is scaled by `lora_alpha / lora_rank`).
+        lora_dropout: dropout rate on the LoRA updates' inputs.
+        lora_targets: projections that get LoRA updates, among "query", "key", "value"
+            and "attention_output".
+        prefix_length: prepends this many learned key/value positions that every query
+            attends to (prefix tuning); None adds none. The returned attention scores then
+            have `prefix_length` more source columns, first.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -61,6 +71,11 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         seed=None,
+        lora_rank=None,
+        lora_alpha=None,
+        lora_dropout=0.0,
+        lora_targets=LORA_ATTENTION_TARGETS,
+        prefix_length=None,
         **kwargs,
     ):
         for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
@@ -79,6 +94,17 @@ class MultiHeadAttention(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.seed = seed
+        unknown = set(lora_targets) - set(LORA_ATTENTION_TARGETS)
+        if unknown:
+            raise ValueError(f"`lora_targets` of attention must be among "
+                             f"{LORA_ATTENTION_TARGETS}, got {sorted(unknown)}.")
+        if prefix_length is not None and self.value_dim != key_dim:
+            raise ValueError("`prefix_length` needs `value_dim` equal to `key_dim`.")
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_targets = tuple(lora_targets)
+        self.prefix_length = prefix_length
         self._inverse_sqrt_key_dim = 1.0 / float(key_dim) ** 0.5
 
     def _projection(self, equation, output_shape, bias_axes, name):
@@ -110,7 +136,33 @@ class MultiHeadAttention(keras.layers.Layer):
         self.output_dense.build((query_shape[0], query_shape[1], heads, self.value_dim))
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, seed=self.seed, dtype=self.dtype_policy)
+        self.lora_updates = {}
+        if self.lora_rank is not None:
+            shapes = {"query": (query_shape, (heads, self.key_dim), 1),
+                      "key": (key_shape, (heads, self.key_dim), 1),
+                      "value": (value_shape, (heads, self.value_dim), 1),
+                      "attention_output": ((query_shape[0], query_shape[1], heads,
+                                            self.value_dim), (output_dim,), 2)}
+            for target in self.lora_targets:
+                input_shape, output_shape, input_axes = shapes[target]
+                update = LowRankUpdate(
+                    self.lora_rank, output_shape, alpha=self.lora_alpha,
+                    dropout=self.lora_dropout, input_axes=input_axes,
+                    dtype=self.dtype_policy, name=f"{target}_lora")
+                update.build(input_shape)
+                self.lora_updates[target] = update
+        self.prefix = None
+        if self.prefix_length is not None:
+            self.prefix = AttentionPrefix(self.prefix_length, heads, self.key_dim,
+                                          dtype=self.dtype_policy, name="prefix")
+            self.prefix.build()
         self.built = True
+
+    def _project(self, target, projection, inputs, training):
+        outputs = projection(inputs)
+        if target in self.lora_updates:
+            outputs = outputs + self.lora_updates[target](inputs, training=training)
+        return outputs
 
     def call(
         self,
@@ -130,13 +182,15 @@ class MultiHeadAttention(keras.layers.Layer):
             key_mask = None  # the value's mask already covers the shared key
         mask = self.compute_attention_mask(
             query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask)
-        query = self.query_dense(query)
-        key = self.key_dense(key)
-        value = self.value_dense(value)
+        query = self._project("query", self.query_dense, query, training)
+        key = self._project("key", self.key_dense, key, training)
+        value = self._project("value", self.value_dense, value, training)
+        if self.prefix is not None:
+            key, value, mask = self.prefix(key, value, mask)
         context, scores = self.attend(
             query, key, value, mask, training=training,
             return_attention_scores=return_attention_scores)
-        output = self.output_dense(context)
+        output = self._project("attention_output", self.output_dense, context, training)
         if return_attention_scores:
             return output, scores
         return output
@@ -226,6 +280,11 @@ class MultiHeadAttention(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "seed": self.seed,
+                "lora_rank": self.lora_rank,
+                "lora_alpha": self.lora_alpha,
+                "lora_dropout": self.lora_dropout,
+                "lora_targets": self.lora_targets,
+                "prefix_length": self.prefix_length,
             }
         )
         return config

@@ -5,6 +5,8 @@ from keras import ops
 
 from keras_mapping.layers.attention import MultiHeadAttention
 from keras_mapping.layers.initializers import clone_initializer
+from keras_mapping.layers.peft import (LORA_ATTENTION_TARGETS, LORA_TARGETS, BottleneckAdapter,
+                                       LowRankUpdate)
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
@@ -27,6 +29,14 @@ class TransformerEncoder(keras.layers.Layer):
         norm_first: pre-norm instead of post-norm.
         kernel_initializer: initializer of every kernel.
         bias_initializer: initializer of every bias.
+        adapter_dim: adds a bottleneck adapter of this width after the attention and after
+            the feed-forward sub-layer, before each residual (Houlsby); None adds none.
+        lora_rank: adds LoRA updates of this rank to the projections in `lora_targets`.
+        lora_alpha: LoRA scale numerator (updates are scaled by `lora_alpha / lora_rank`).
+        lora_dropout: dropout rate on the LoRA updates' inputs.
+        lora_targets: projections with LoRA updates: attention's "query", "key", "value",
+            "attention_output" and the feed-forward's "intermediate" and "output".
+        prefix_length: learned key/value prefix positions in the attention (prefix tuning).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -58,8 +68,18 @@ class TransformerEncoder(keras.layers.Layer):
         norm_first=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        adapter_dim=None,
+        lora_rank=None,
+        lora_alpha=None,
+        lora_dropout=0.0,
+        lora_targets=LORA_ATTENTION_TARGETS,
+        prefix_length=None,
         **kwargs,
     ):
+        unknown = set(lora_targets) - set(LORA_TARGETS)
+        if unknown:
+            raise ValueError(f"`lora_targets` must be among {LORA_TARGETS}, got "
+                             f"{sorted(unknown)}.")
         super().__init__(**kwargs)
         self.intermediate_dim = intermediate_dim
         self.num_heads = num_heads
@@ -70,12 +90,17 @@ class TransformerEncoder(keras.layers.Layer):
         self.norm_first = norm_first
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.adapter_dim = adapter_dim
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_targets = tuple(lora_targets)
+        self.prefix_length = prefix_length
         self.supports_masking = True
 
-    def _dense(self, units, name, activation=None):
+    def _dense(self, units, name):
         return keras.layers.Dense(
             units,
-            activation=activation,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy,
@@ -98,21 +123,56 @@ class TransformerEncoder(keras.layers.Layer):
             dropout=self.attention_dropout,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
+            lora_rank=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            lora_targets=[t for t in self.lora_targets if t in LORA_ATTENTION_TARGETS],
+            prefix_length=self.prefix_length,
             dtype=self.dtype_policy,
             name="attention",
         )
         self.attention_layer.build(inputs_shape, inputs_shape)
         self.attention_layer_norm = self._layer_norm("attention_layer_norm")
         self.attention_layer_norm.build(inputs_shape)
-        self.intermediate_dense = self._dense(
-            self.intermediate_dim, "intermediate_dense", self.activation)
+        # The activation is applied in `call`, after any LoRA update of this projection.
+        self.intermediate_dense = self._dense(self.intermediate_dim, "intermediate_dense")
         self.intermediate_dense.build(inputs_shape)
+        intermediate_shape = tuple(inputs_shape[:-1]) + (self.intermediate_dim,)
         self.output_dense = self._dense(hidden_dim, "output_dense")
-        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
+        self.output_dense.build(intermediate_shape)
         self.output_layer_norm = self._layer_norm("output_layer_norm")
         self.output_layer_norm.build(inputs_shape)
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.feedforward_lora = {}
+        for target, input_shape, units in (("intermediate", inputs_shape, self.intermediate_dim),
+                                           ("output", intermediate_shape, hidden_dim)):
+            if self.lora_rank is not None and target in self.lora_targets:
+                update = LowRankUpdate(self.lora_rank, (units,), alpha=self.lora_alpha,
+                                       dropout=self.lora_dropout, dtype=self.dtype_policy,
+                                       name=f"{target}_lora")
+                update.build(input_shape)
+                self.feedforward_lora[target] = update
+        self.attention_adapter = self.feedforward_adapter = None
+        if self.adapter_dim is not None:
+            self.attention_adapter = BottleneckAdapter(
+                self.adapter_dim, dtype=self.dtype_policy, name="attention_adapter")
+            self.attention_adapter.build(inputs_shape)
+            self.feedforward_adapter = BottleneckAdapter(
+                self.adapter_dim, dtype=self.dtype_policy, name="feedforward_adapter")
+            self.feedforward_adapter.build(inputs_shape)
         self.built = True
+
+    def _feedforward_projection(self, target, projection, inputs, training):
+        outputs = projection(inputs)
+        if target in self.feedforward_lora:
+            outputs = outputs + self.feedforward_lora[target](inputs, training=training)
+        return outputs
+
+    def _sublayer_output(self, residual, x, adapter, training):
+        x = self.dropout_layer(x, training=training)
+        if adapter is not None:
+            x = adapter(x)
+        return residual + x
 
     def call(
         self,
@@ -137,15 +197,17 @@ class TransformerEncoder(keras.layers.Layer):
             x, x, attention_mask=attention_mask, use_causal_mask=use_causal_mask,
             return_attention_scores=return_attention_scores, training=training)
         x, scores = attended if return_attention_scores else (attended, None)
-        x = residual + self.dropout_layer(x, training=training)
+        x = self._sublayer_output(residual, x, self.attention_adapter, training)
         if not self.norm_first:
             x = self.attention_layer_norm(x)
 
         residual = x
         if self.norm_first:
             x = self.output_layer_norm(x)
-        x = self.output_dense(self.intermediate_dense(x))
-        x = residual + self.dropout_layer(x, training=training)
+        x = self.activation(self._feedforward_projection(
+            "intermediate", self.intermediate_dense, x, training))
+        x = self._feedforward_projection("output", self.output_dense, x, training)
+        x = self._sublayer_output(residual, x, self.feedforward_adapter, training)
         if not self.norm_first:
             x = self.output_layer_norm(x)
         if return_attention_scores:
@@ -168,6 +230,12 @@ class TransformerEncoder(keras.layers.Layer):
                 "norm_first": self.norm_first,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "adapter_dim": self.adapter_dim,
+                "lora_rank": self.lora_rank,
+                "lora_alpha": self.lora_alpha,
+                "lora_dropout": self.lora_dropout,
+                "lora_targets": self.lora_targets,
+                "prefix_length": self.prefix_length,
             }
         )
         return config

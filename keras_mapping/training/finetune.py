@@ -9,7 +9,7 @@ config and output directory.
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -18,7 +18,12 @@ import numpy as np
 from keras_mapping.checkpoints import model_dir
 from keras_mapping.data import classification_dataset, load_splits
 from keras_mapping.models import BertBackbone, BertTextClassifier
+from keras_mapping.checkpoints.task_weights import (TASK_WEIGHTS_FILE, base_fingerprint,
+                                                    save_task_weights)
+from keras_mapping.layers.peft import LORA_TARGETS
 from keras_mapping.models.bert.classifier import POOLINGS
+from keras_mapping.models.peft import (METHODS, merge_lora, peft_options, select_trainable,
+                                       trainable_parameters)
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training.callbacks import BestWeights, GradualUnfreezing, StopOnNonFiniteLoss
 from keras_mapping.training.optimizers import create_optimizer
@@ -27,7 +32,14 @@ from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_outpu
                                               completed_rounds)
 from keras_mapping.training.scoring import target_log_probabilities
 
-
+# Epochs and peak learning rate per method, where the recipe leaves them unset. The pieces
+# parameter-efficient methods train start at or near zero and are few: they take larger
+# steps and more of them (recipe search 4 and 5 in BENCHMARKS.md).
+METHOD_RECIPES = {"full": {"epochs": 2.5, "learning_rate": 2e-4},
+                  "adapter": {"epochs": 4.0, "learning_rate": 1e-3},
+                  "lora": {"epochs": 4.0, "learning_rate": 2e-3},
+                  "prefix": {"epochs": 4.0, "learning_rate": 1e-2},
+                  "bitfit": {"epochs": 4.0, "learning_rate": 1e-2}}
 
 @dataclass
 class FinetuneConfig(Recipe):
@@ -37,7 +49,9 @@ class FinetuneConfig(Recipe):
     (see BENCHMARKS.md): two and a half epochs in batches of 128 at 2e-4 over a mean-pooled
     sentence vector, the embedding tables frozen, batches grouped by exact length so that
     nothing is padded, and the best of the validation rounds kept. They were chosen by a
-    recipe search (bench/recipe_search_torch.py, results in BENCHMARKS.md).
+    recipe search (bench/recipe_search_torch.py, results in BENCHMARKS.md). The
+    parameter-efficient methods default to 4 epochs at larger learning rates
+    (`METHOD_RECIPES`).
 
     Args:
         preset: preset name or BERT-layout directory to start from.
@@ -47,8 +61,11 @@ class FinetuneConfig(Recipe):
         label_column: label column of file datasets.
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR` (and TFDS's data folder).
         epochs: passes over the training data; fractions allowed (0.5 = half an epoch).
+            None takes the method's default (`METHOD_RECIPES`: 2.5 for full fine-tuning,
+            4 for the parameter-efficient methods).
         batch_size: examples per step.
-        learning_rate: peak learning rate.
+        learning_rate: peak learning rate; None takes the method's default
+            (`METHOD_RECIPES`: 2e-4 for full fine-tuning, 1e-3 to 1e-2 for the others).
         max_length: longest packed sequence; batches pad only to their longest member.
         warmup_ratio: fraction of steps warming up linearly from 0.
         decay: "linear" or "cosine" decay after warmup.
@@ -62,6 +79,20 @@ class FinetuneConfig(Recipe):
         dropout: dropout rate in the backbone and before the output layer.
         pooling: sentence vector for the classifier: "mean" of the token outputs or BERT's
             "cls" pooler.
+        method: what trains: "full" (every weight the freezing flags leave), or a
+            parameter-efficient method that trains only small added pieces: "adapter"
+            (bottleneck adapters), "lora" (low-rank updates of projections, merged into them
+            when saved), "prefix" (learned attention prefixes) or "bitfit" (biases only);
+            see `keras_mapping.models.peft`. The run also writes `task_weights.safetensors`
+            with only the trained weights.
+        lora_rank: rank of the LoRA updates.
+        lora_alpha: LoRA scale numerator (updates are scaled by `lora_alpha / lora_rank`).
+        lora_dropout: dropout on the LoRA updates' inputs.
+        lora_targets: projections with LoRA updates, among query, key, value,
+            attention_output (attention) and intermediate, output (feed-forward); all six
+            by default.
+        adapter_dim: bottleneck width of the adapters.
+        prefix_length: learned key/value positions per layer for "prefix".
         seed: seed for weights of the head, dropout and data order.
         from_scratch: random initial weights instead of the preset's (same architecture).
         precision: "fp32", "bf16", "fp16" (mixed precision: float32 weights), or "auto":
@@ -83,9 +114,9 @@ class FinetuneConfig(Recipe):
     text_column: str | None = None
     label_column: str | None = None
     data_dir: str | None = None
-    epochs: float = 2.5
+    epochs: float | None = None
     batch_size: int = 128
-    learning_rate: float = 2e-4
+    learning_rate: float | None = None
     max_length: int = 64
     warmup_ratio: float = 0.1
     decay: str = "linear"
@@ -96,6 +127,13 @@ class FinetuneConfig(Recipe):
     gradual_unfreezing: int = 0
     dropout: float = 0.1
     pooling: str = "mean"
+    method: str = "full"
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    lora_targets: list = field(default_factory=lambda: list(LORA_TARGETS))
+    adapter_dim: int = 32
+    prefix_length: int = 16
     seed: int = 42
     from_scratch: bool = False
     precision: str = "auto"
@@ -107,6 +145,11 @@ class FinetuneConfig(Recipe):
     deterministic: bool = False
 
     def __post_init__(self):
+        if self.method not in METHOD_RECIPES:
+            raise ValueError(f"`method` must be one of {METHODS}, got {self.method!r}.")
+        for name, value in METHOD_RECIPES[self.method].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         checks = {
             "batch_size": self.batch_size >= 1,
             "epochs": self.epochs > 0,
@@ -126,17 +169,30 @@ class FinetuneConfig(Recipe):
         if self.precision not in PRECISIONS:
             raise ValueError(f"`precision` must be one of {PRECISIONS}, got "
                              f"{self.precision!r}.")
+        self.peft_options()  # checks the method and its settings
+        if self.gradual_unfreezing and self.method != "full":
+            raise ValueError(f"`gradual_unfreezing` unfreezes whole blocks, which "
+                             f"`method={self.method!r}` keeps frozen; use it with "
+                             "`method='full'`.")
+
+    def peft_options(self):
+        """The backbone's `peft` argument for this recipe's method."""
+        return peft_options(self.method, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
+                            lora_dropout=self.lora_dropout, lora_targets=self.lora_targets,
+                            adapter_dim=self.adapter_dim, prefix_length=self.prefix_length)
 
 
 
 def build_classifier(config, num_classes):
     """The classifier of a recipe: the preset's backbone (pretrained unless
-    `from_scratch`) with the recipe's dropout and freezing, and a new head."""
+    `from_scratch`) with the recipe's dropout, method pieces and freezing, and a new head."""
     backbone = BertBackbone.from_preset(config.preset, load_weights=not config.from_scratch,
-                                        dropout=config.dropout)
+                                        dropout=config.dropout, peft=config.peft_options())
     backbone.freeze(embeddings=config.freeze_embeddings, num_layers=config.freeze)
-    return BertTextClassifier(backbone, num_classes=num_classes, dropout=config.dropout,
-                              pooling=config.pooling)
+    model = BertTextClassifier(backbone, num_classes=num_classes, dropout=config.dropout,
+                               pooling=config.pooling)
+    select_trainable(model, config.method)
+    return model
 
 
 def evaluation_metrics(logits, labels, num_classes):
@@ -197,6 +253,7 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     num_classes = train.label_vocabulary.num_classes
     tokenizer = BertTokenizer.from_preset(config.preset)
     model = build_classifier(config, num_classes)
+    fingerprint = base_fingerprint(model.backbone)
 
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
@@ -217,10 +274,12 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
                                         min_frozen_layers=config.freeze,
                                         freeze_embeddings=config.freeze_embeddings)]
         unfreezing[0].build_optimizer(model)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    trainable, total = trainable_parameters(model), model.count_params()
     print_fn(f"finetune: {len(train):,} training / {len(validation):,} validation examples, "
-             f"{num_classes} classes; {trainable:,} of {model.count_params():,} parameters "
-             f"train; {total_steps:,} steps in {rounds} rounds; precision {precision}")
+             f"{num_classes} classes; method {config.method}: {trainable:,} of {total:,} "
+             f"parameters train ({100 * trainable / total:.2f}%); {total_steps:,} steps in "
+             f"{rounds} rounds; learning rate {config.learning_rate:g}; precision "
+             f"{precision}")
 
     backup = state / "backup"
     done_rounds = completed_rounds(backup)
@@ -263,9 +322,17 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
             min(total_steps - done_rounds * steps_per_round, total_steps)
             * config.batch_size / max(train_seconds, 1e-9), 1),
         best_round=best.best_round,
+        method=config.method,
+        trainable_parameters=trainable,
+        total_parameters=total,
     )
-    model_dir.save_classifier(out, model, tokenizer, train.label_vocabulary, config.to_dict(),
-                              metrics)
+    save_task_weights(out / TASK_WEIGHTS_FILE, model, config.preset, fingerprint,
+                      config.method, config.peft_options())
+    metrics["task_weights_bytes"] = (out / TASK_WEIGHTS_FILE).stat().st_size
+    # Merged LoRA costs nothing at inference; the task weights keep the updates apart.
+    inference_model = merge_lora(model) if config.method == "lora" else model
+    model_dir.save_classifier(out, inference_model, tokenizer, train.label_vocabulary,
+                              config.to_dict(), metrics)
     shutil.rmtree(state, ignore_errors=True)
     metrics["wall_seconds"] = round(time.time() - started, 1)
     print_fn(f"finetune: validation accuracy {metrics['accuracy']:.4f} (best round "

@@ -36,6 +36,10 @@ class BertBackbone(keras.Model):
         num_segments: number of segment (token type) ids.
         activation: feed-forward activation (exact GELU by default, as BERT was trained).
         layer_norm_epsilon: LayerNorm epsilon.
+        peft: parameter-efficient fine-tuning pieces added to every encoder block, as
+            `TransformerEncoder` arguments (`adapter_dim`, `lora_rank`, `lora_alpha`,
+            `lora_dropout`, `lora_targets`, `prefix_length`); see
+            `keras_mapping.models.peft.peft_options`. None adds none.
         **kwargs: base `keras.Model` arguments (`name`, `dtype`).
 
     Example:
@@ -63,9 +67,11 @@ class BertBackbone(keras.Model):
         num_segments=2,
         activation="gelu",
         layer_norm_epsilon=1e-12,
+        peft=None,
         dtype=None,
         **kwargs,
     ):
+        peft = dict(peft or {})
         self.embeddings = TokenAndPositionEmbedding(
             vocabulary_size=vocabulary_size,
             sequence_length=max_sequence_length,
@@ -87,6 +93,7 @@ class BertBackbone(keras.Model):
                 kernel_initializer=bert_kernel_initializer(),
                 dtype=dtype,
                 name=f"encoder_layer_{index}",
+                **peft,
             )
             for index in range(num_layers)
         ]
@@ -115,6 +122,7 @@ class BertBackbone(keras.Model):
         self.num_segments = num_segments
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.peft = peft
 
     @property
     def token_embedding(self):
@@ -224,6 +232,7 @@ class BertBackbone(keras.Model):
             "num_segments": self.num_segments,
             "activation": self.activation,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "peft": self.peft or None,
         }
 
     @classmethod

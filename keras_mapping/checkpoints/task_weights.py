@@ -1,0 +1,115 @@
+"""A fine-tuning run's own weights in a small file, applied back onto its base preset.
+
+`task_weights.safetensors` holds only the variables the method trained (adapters, LoRA
+updates, prefixes, biases, LayerNorms and the task head) and, in its metadata, the base
+preset, a fingerprint of the base weights, the method's settings and the task head's
+arguments. Loading builds the base model again, checks the fingerprint so a file is never
+applied to weights it was not trained on, and copies the task's variables in.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from keras import ops
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from keras_mapping.checkpoints.bert_layout import weight_map
+from keras_mapping.checkpoints.model_dir import write_atomically
+
+TASK_WEIGHTS_FILE = "task_weights.safetensors"
+METADATA_KEY = "keras_mapping_task"
+
+
+def base_fingerprint(backbone):
+    """A short SHA-256 of the backbone's pretrained weights (the tensors of its BERT
+    layout, pieces added for fine-tuning excluded): equal fingerprints mean equal bases."""
+    digest = hashlib.sha256()
+    for name, (variable_getter, _, _) in sorted(weight_map(backbone).items()):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(
+            ops.convert_to_numpy(variable_getter()), dtype="<f4").tobytes())
+    return digest.hexdigest()[:16]
+
+
+def save_task_weights(path, model, base_preset, fingerprint, method, peft):
+    """Writes `model`'s trainable variables and the metadata to rebuild it (atomically).
+
+    Args:
+        path: destination file.
+        model: the fine-tuned task model (a `BertTextClassifier`).
+        base_preset: the preset name or directory the backbone started from.
+        fingerprint: `base_fingerprint` of the backbone before training.
+        method: the fine-tuning method.
+        peft: the backbone's `peft` options.
+    """
+    tensors = {v.path: np.asarray(ops.convert_to_numpy(v), "float32")
+               for v in model.trainable_weights}
+    metadata = {"base_preset": str(base_preset), "base_fingerprint": fingerprint,
+                "method": method, "peft": peft, "task_class": type(model).__name__,
+                "task_config": model.task_config()}
+    write_atomically(path, lambda temporary: save_file(
+        tensors, temporary, metadata={METADATA_KEY: json.dumps(metadata)}))
+
+
+def read_task_metadata(path):
+    """The metadata of a task weights file.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: it is not a task weights file.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Task weights file '{path}' does not exist.")
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = (handle.metadata() or {}).get(METADATA_KEY)
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{path}: not a readable safetensors file: {error}") from error
+    if metadata is None:
+        raise ValueError(f"{path}: not a keras-mapping task weights file (no "
+                         f"'{METADATA_KEY}' metadata).")
+    return json.loads(metadata)
+
+
+def load_task_weights(path, base_preset=None):
+    """Rebuilds a fine-tuned model from its task weights and its base preset.
+
+    Args:
+        path: a file written by `save_task_weights`.
+        base_preset: where the base weights are; defaults to the preset recorded in the file.
+
+    Raises:
+        ValueError: the base's fingerprint differs from the one the task was trained on, or
+            the file's variables do not fit the rebuilt model.
+    """
+    from keras_mapping import models
+    from keras_mapping.models import BertBackbone
+
+    metadata = read_task_metadata(path)
+    base_preset = base_preset or metadata["base_preset"]
+    backbone = BertBackbone.from_preset(base_preset, peft=metadata["peft"])
+    fingerprint = base_fingerprint(backbone)
+    if fingerprint != metadata["base_fingerprint"]:
+        raise ValueError(
+            f"{path}: these task weights were trained on a base with fingerprint "
+            f"{metadata['base_fingerprint']} ({metadata['base_preset']}), but "
+            f"'{base_preset}' has fingerprint {fingerprint}; load them onto the same base.")
+    model = getattr(models, metadata["task_class"])(backbone, **metadata["task_config"])
+    tensors = load_file(str(path))
+    variables = {v.path: v for v in model.weights}
+    unknown = sorted(set(tensors) - set(variables))
+    if unknown:
+        raise ValueError(f"{path}: variables {unknown[:3]} do not exist in the rebuilt "
+                         f"{metadata['task_class']} (method {metadata['method']}).")
+    for name, value in tensors.items():
+        if tuple(variables[name].shape) != value.shape:
+            raise ValueError(f"{path}: variable '{name}' has shape {value.shape}, the model "
+                             f"needs {tuple(variables[name].shape)}.")
+        variables[name].assign(value)
+    return model
