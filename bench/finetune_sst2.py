@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_table import write_table
+from results_table import shown_command, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
@@ -58,7 +58,7 @@ def finetune_part(name, out, extra_flags):
     evaluated = json.loads(last)
     return {
         "part": name,
-        "command": " ".join(["keras-mapping"] + command[len(CLI):]),
+        "command": shown_command(command[len(CLI):]),
         "accuracy": evaluated["accuracy"],
         "f1": evaluated["f1"],
         "finetune_wall_seconds": round(seconds, 1),

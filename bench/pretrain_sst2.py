@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_table import write_table
+from results_table import shown_command, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
@@ -132,7 +132,7 @@ def main():
             seconds, metrics = run(CLI + command)
             plot_mlm_accuracy(pretrained / "logs" / "training.csv",
                               ROOT / "bench" / "results" / "pretrain_sst2_mlm_accuracy.png")
-            result = {"row": "pretraining run", "command": "keras-mapping " + " ".join(command),
+            result = {"row": "pretraining run", "command": shown_command(command),
                       "pretraining": (f"{arguments.steps} steps x 128, held-out MLM accuracy "
                                       f"{metrics['mlm_accuracy']:.3f}, perplexity "
                                       f"{metrics['perplexity']:.1f}"),
@@ -144,7 +144,7 @@ def main():
                            ["--from-scratch"] if part == "scratch" else [])
             seconds, metrics = run(CLI + command)
             result = {"row": f"bert_mini {'from scratch' if part == 'scratch' else 'MLM-pretrained by us'}",
-                      "command": "keras-mapping " + " ".join(command),
+                      "command": shown_command(command),
                       "sst2_accuracy": metrics["accuracy"],
                       "pretraining": "none" if part == "scratch" else "the run above",
                       "seconds": round(seconds)}
@@ -164,7 +164,7 @@ def main():
                        "--validation-share", "0.02", "--out", str(continued), "--verbose", "2"]
             seconds, metrics = run(CLI + command)
             result = {"row": "continued pretraining run",
-                      "command": "keras-mapping " + " ".join(command),
+                      "command": shown_command(command),
                       "pretraining": (f"{arguments.continue_steps} steps x 128, held-out MLM "
                                       f"accuracy {metrics['mlm_accuracy']:.3f}, perplexity "
                                       f"{metrics['perplexity']:.1f}"),
@@ -174,8 +174,7 @@ def main():
             command = ["finetune", "--preset", str(continued), "--dataset", "sst2", "--out",
                        str(out), "--verbose", "2"]
             seconds, metrics = run(CLI + command)
-            result = {"row": "minilm_l6 after continued MLM", "command": "keras-mapping "
-                      + " ".join(command), "sst2_accuracy": metrics["accuracy"],
+            result = {"row": "minilm_l6 after continued MLM", "command": shown_command(command), "sst2_accuracy": metrics["accuracy"],
                       "pretraining": "published, then the continued run above",
                       "seconds": round(seconds)}
         elif part == "causal":
@@ -189,7 +188,7 @@ def main():
             seconds, metrics = run(CLI + command)
             samples = greedy_continuations(causal, CAUSAL_PROMPTS)
             result = {"row": "causal LM (GPT decoder, bert_mini sizes)",
-                      "command": "keras-mapping " + " ".join(command),
+                      "command": shown_command(command),
                       "pretraining": (f"{arguments.causal_steps} steps x 128, held-out "
                                       f"next-token accuracy {metrics['next_token_accuracy']:.3f}"
                                       f", perplexity {metrics['perplexity']:.1f} over "

@@ -3,7 +3,13 @@
 import json
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+
+
+def shown_command(arguments):
+    """`keras-mapping ARGUMENTS` as a user types it from the repository root."""
+    return "keras-mapping " + " ".join(str(part).replace(f"{ROOT}/", "") for part in arguments)
 
 
 def write_table(name, result_files, columns, percent_columns=()):

@@ -3,6 +3,11 @@
 Pretrain, map, transfer: a WordPiece tokenizer that matches BERT's reference token for token,
 serializable Keras layers written in `keras.ops`, BERT models built with the functional API,
 and real pretrained weights.
+
+Importing the package registers every layer, model and tokenizer with Keras, so
+`keras.saving.load_model` reads `.keras` files written by keras_mapping.
 """
+
+from keras_mapping import models, tokenizers  # noqa: F401  (registers serializables)
 
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +32,53 @@ def reset_keras_state():
     keras.utils.set_random_seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory):
+    """A 2-layer, 16-wide BERT in the BERT layout, with the real uncased vocabulary."""
+    from keras_mapping.models import BertBackbone
+    from keras_mapping.tokenizers import BertTokenizer
+
+    directory = tmp_path_factory.mktemp("presets") / "tiny_bert"
+    backbone = BertBackbone(vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=16,
+                            intermediate_dim=32, max_sequence_length=64)
+    backbone.save_to_preset(directory, tokenizer=BertTokenizer.from_preset("minilm_l6"))
+    return directory
+
+
+def sentiment_rows(count, seed):
+    rng = np.random.default_rng(seed)
+    fillers = ["the film", "this plot", "a story", "the acting", "its ending", "the cast"]
+    rows = []
+    for _ in range(count):
+        label = int(rng.integers(0, 2))
+        word = ["awful", "wonderful"][label]
+        rows.append((f"{rng.choice(fillers)} was {word} .", label))
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A folder dataset (train.tsv, validation.tsv) whose label is one word of the text."""
+    folder = tmp_path_factory.mktemp("data") / "toy_sentiment"
+    folder.mkdir()
+    for split, count, seed in (("train", 96, 0), ("validation", 32, 1)):
+        lines = ["sentence\tlabel"] + [f"{text}\t{label}"
+                                       for text, label in sentiment_rows(count, seed)]
+        (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_preset, tiny_dataset, tmp_path_factory):
+    """A `finetune` model directory of the tiny preset trained on the tiny dataset."""
+    from keras_mapping.training import FinetuneConfig, finetune
+
+    out = tmp_path_factory.mktemp("models") / "tiny_classifier"
+    finetune(FinetuneConfig(preset=str(tiny_preset), dataset=str(tiny_dataset), out=str(out),
+                            epochs=6, batch_size=16, learning_rate=5e-3, max_length=32,
+                            dropout=0.0, freeze_embeddings=False, evaluations_per_epoch=1,
+                            warmup_ratio=0.0, precision="fp32"),
+             verbose=0, print_fn=lambda *_: None)
+    return out

@@ -43,10 +43,18 @@ def write_atomically(path, write):
         write(temporary)
         with open(temporary, "rb") as file:
             os.fsync(file.fileno())
+        # mkstemp makes owner-only files; give the final one the usual umask permissions.
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_text_atomically(path, text):
@@ -84,10 +92,24 @@ def save_classifier(directory, model, tokenizer, labels, training_config, metric
     write_text_atomically(directory / LABELS_FILE, labels.to_json())
     write_json_atomically(directory / TRAINING_CONFIG_FILE, training_config)
     write_json_atomically(directory / METRICS_FILE, metrics)
-    # A fresh copy holds no optimizer state, which would triple the file's size.
-    inference_copy = model.__class__.from_config(model.get_config())
-    inference_copy.set_weights(model.get_weights())
-    write_atomically(directory / MODEL_FILE, inference_copy.save)
+    write_atomically(directory / MODEL_FILE, inference_copy(model).save)
+
+
+def inference_copy(model):
+    """A copy of a task model for inference: no optimizer state (which would triple the
+    file's size) and float32 computation, whatever precision it was trained in. bf16
+    results move by about 1e-3 with the batch's shape and the kernel chosen, so a float32
+    copy is what lets every way of running it (predict, SavedModel, TFLite) agree."""
+    config = model.get_config()
+    config["backbone"]["config"]["dtype"] = "float32"
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        copy = model.__class__.from_config(config)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def load_classifier(directory):
@@ -106,8 +128,11 @@ def load_classifier(directory):
             f"'{directory}' is not a complete model directory: missing {', '.join(missing)} "
             "(written by `keras-mapping finetune --out DIR`).")
     config = json.loads((directory / TRAINING_CONFIG_FILE).read_text(encoding="utf-8"))
+    model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
+    if model.backbone.embeddings.compute_dtype != "float32":  # saved before float32 copies
+        model = inference_copy(model)
     return ClassifierBundle(
-        model=keras.saving.load_model(directory / MODEL_FILE, compile=False),
+        model=model,
         tokenizer=BertTokenizer.from_preset(directory),
         labels=LabelVocabulary.from_json((directory / LABELS_FILE).read_text(encoding="utf-8")),
         training_config=config,

@@ -108,6 +108,14 @@ def _predict(arguments):
         print(json.dumps(row, ensure_ascii=False))
 
 
+def _export(arguments):
+    from keras_mapping.export import export_model
+
+    artifact = export_model(arguments.model, arguments.out, format=arguments.format,
+                            overwrite=arguments.overwrite)
+    print(json.dumps({"format": arguments.format, "artifact": str(artifact)}))
+
+
 def build_parser():
     from keras_mapping.training.finetune import FinetuneConfig
     from keras_mapping.training.pretrain import PretrainConfig
@@ -170,6 +178,21 @@ def build_parser():
                          help="A UTF-8 file with one text per line (streamed).")
     predict.add_argument("texts", nargs="*", help="Texts to classify.")
     predict.set_defaults(run=_predict)
+
+    export = verbs.add_parser(
+        "export", help="Export a model directory as one artifact that takes raw text: a TF "
+                       "Serving SavedModel (DIR2/1/), a .keras archive or a TFLite file.")
+    export.add_argument("--model", required=True, help="Model directory from finetune.")
+    export.add_argument("--out", required=True, help="Export directory (must not exist).")
+    export.add_argument("--format", default="savedmodel", help="savedmodel, keras or tflite "
+                        "(default: %(default)s).")
+    export.add_argument("--overwrite", action="store_true",
+                        help="Replace an existing export directory.")
+    export.set_defaults(run=_export)
+
+    from keras_mapping.viz.cli import add_plot_parser
+
+    add_plot_parser(verbs)
     return parser
 
 

@@ -27,7 +27,8 @@ from keras_mapping.models.peft import (METHODS, merge_lora, peft_options, select
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training.callbacks import BestWeights, GradualUnfreezing, StopOnNonFiniteLoss
 from keras_mapping.training.optimizers import create_optimizer
-from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, resolve_precision
+from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
+                                              resolve_precision, restores_dtype_policy)
 from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_output_directory,
                                               completed_rounds)
 from keras_mapping.training.scoring import target_log_probabilities
@@ -216,6 +217,7 @@ def evaluation_metrics(logits, labels, num_classes):
     }
 
 
+@restores_dtype_policy
 def finetune(config, callbacks=(), verbose=1, print_fn=print):
     """Runs a recipe and writes its model directory to `config.out`.
 

@@ -1,6 +1,9 @@
 """Choosing a run's floating-point precision from what the hardware computes natively."""
 
+import functools
 from pathlib import Path
+
+import keras
 
 PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 PRECISIONS = ("auto", *PRECISION_POLICIES)
@@ -48,3 +51,18 @@ def resolve_precision(precision, cpuinfo="/proc/cpuinfo", gpu_capabilities=None)
     if gpu_capabilities:
         return "bf16" if all(tuple(c) >= (8, 0) for c in gpu_capabilities) else "fp32"
     return "bf16" if cpu_flags(cpuinfo) & NATIVE_BF16_CPU_FLAGS else "fp32"
+
+
+def restores_dtype_policy(run):
+    """Decorates a run that sets Keras' global dtype policy for its own models so that the
+    caller's policy is back in place when it returns or fails."""
+
+    @functools.wraps(run)
+    def wrapper(*args, **kwargs):
+        previous = keras.config.dtype_policy()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            keras.config.set_dtype_policy(previous)
+
+    return wrapper

@@ -31,7 +31,8 @@ from keras_mapping.models.task import token_cross_entropy
 from keras_mapping.tokenizers import BertTokenizer, train_wordpiece_vocabulary
 from keras_mapping.training.callbacks import StopOnNonFiniteLoss
 from keras_mapping.training.optimizers import create_optimizer
-from keras_mapping.training.precision import PRECISION_POLICIES, PRECISIONS, resolve_precision
+from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
+                                              resolve_precision, restores_dtype_policy)
 from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_output_directory,
                                               completed_rounds)
 from keras_mapping.training.scoring import target_log_probabilities
@@ -278,6 +279,7 @@ def _publish_preset(backbone, tokenizer, out, state):
         os.replace(staging / name, out / name)
 
 
+@restores_dtype_policy
 def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     """Runs a pretraining recipe and leaves a BERT-layout preset in `config.out` (for the
     causal objective: `model.keras` with the vocabulary).

@@ -1,0 +1,81 @@
+"""Fine-tuned classifiers as artifacts that take raw text: a TF Serving SavedModel, a
+`.keras` archive and a TFLite file (see each module), written so that a directory that
+looks complete is complete."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from keras_mapping.checkpoints.model_dir import LABELS_FILE, load_classifier
+
+FORMATS = ("savedmodel", "keras", "tflite")
+
+
+def export_model(model_dir, out, format="savedmodel", overwrite=False):
+    """Exports a `finetune` model directory.
+
+    Layouts: "savedmodel" writes `out/1/` (TF Serving's versioned layout; signatures
+    `serving_default` on text and `serve_tokens` on token ids); "keras" writes
+    `out/model.keras` (text in, probabilities out); "tflite" writes `out/model.tflite`.
+    Each also gets the label vocabulary as `out/labels.json`. Files are written into a
+    temporary sibling folder that is renamed to `out` at the end.
+
+    Args:
+        model_dir: a directory written by `keras-mapping finetune`.
+        out: the export directory.
+        format: one of `FORMATS`.
+        overwrite: replace an existing `out`.
+
+    Returns:
+        The path of the main artifact.
+
+    Raises:
+        ValueError: an unknown format.
+        FileNotFoundError: `model_dir` is incomplete (no tokenizer vocabulary, no model).
+        FileExistsError: `out` exists and `overwrite` is False.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"`format` must be one of {FORMATS}, got {format!r}.")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"Export directory '{out}' already exists; choose another "
+                              "--out or pass --overwrite.")
+    bundle = load_classifier(model_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        artifact = _write(bundle, staging, format)
+        shutil.copyfile(Path(model_dir) / LABELS_FILE, staging / LABELS_FILE)
+        _replace_directory(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out / artifact.relative_to(staging)
+
+
+def _write(bundle, staging, format):
+    if format == "savedmodel":
+        from keras_mapping.export.saved_model import SERVING_VERSION, write_saved_model
+
+        write_saved_model(bundle, staging / SERVING_VERSION)
+        return staging / SERVING_VERSION
+    if format == "keras":
+        from keras_mapping.export.keras_archive import write_keras
+
+        write_keras(bundle, staging / "model.keras")
+        return staging / "model.keras"
+    from keras_mapping.export.tflite import write_tflite
+
+    write_tflite(bundle, staging / "model.tflite")
+    return staging / "model.tflite"
+
+
+def _replace_directory(staging, out):
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.replace(out, retired / "previous")
+    os.replace(staging, out)
+    shutil.rmtree(retired, ignore_errors=True)

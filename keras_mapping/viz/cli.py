@@ -1,0 +1,122 @@
+"""The `plot` verb: figures of a fine-tuned model directory, written as PNG files."""
+
+import json
+from pathlib import Path
+
+from keras_mapping.checkpoints.model_dir import LABELS_FILE, METRICS_FILE
+from keras_mapping.viz import plots
+
+PLOT_KINDS = ("attention", "curves", "confusion")
+TRAINING_LOG = Path("logs") / "training.csv"
+
+
+def _label_names(model_directory, num_classes):
+    """The names stored in labels.json, else the label ids."""
+    from keras_mapping.data.readers import LabelVocabulary
+
+    labels_file = model_directory / LABELS_FILE
+    if not labels_file.is_file():
+        return [str(index) for index in range(num_classes)]
+    return list(LabelVocabulary.from_json(labels_file.read_text(encoding="utf-8")).names)
+
+
+def _confusion(model_directory, out):
+    metrics_file = model_directory / METRICS_FILE
+    if not metrics_file.is_file():
+        raise FileNotFoundError(f"'{metrics_file}' does not exist; it is written at the end "
+                                "of a finetune run.")
+    matrix = json.loads(metrics_file.read_text(encoding="utf-8")).get("confusion_matrix")
+    if matrix is None:
+        raise ValueError(f"'{metrics_file}' holds no \"confusion_matrix\".")
+    return plots.confusion_matrix(matrix, _label_names(model_directory, len(matrix)), out)
+
+
+def _attention(model_directory, out, text, layers, heads):
+    from keras_mapping.checkpoints.model_dir import load_classifier
+    from keras_mapping.tokenizers import BertTextPreprocessor
+
+    if not text:
+        raise ValueError("--kind attention needs a sentence: --text 'A witty film.'")
+    bundle = load_classifier(model_directory)
+    preprocessor = BertTextPreprocessor(bundle.tokenizer, max_length=bundle.max_length)
+    return plots.attention_heatmaps(bundle.model.backbone, preprocessor, text, layers, heads,
+                                    out)
+
+
+def plot_model_directory(model_directory, kind, out, text=None, layers=None, heads=None):
+    """Draws one figure of a finetune model directory and writes it to `out`.
+
+    Args:
+        model_directory: a directory written by `finetune`.
+        kind: "attention" (heatmaps of `text` through the fine-tuned backbone), "curves"
+            (loss and accuracy from `logs/training.csv`) or "confusion" (the validation
+            confusion matrix of `metrics.json`).
+        out: the image file to write (PNG unless its suffix says otherwise).
+        text: the sentence for "attention".
+        layers: encoder layer indices for "attention"; None takes every layer.
+        heads: head indices for "attention"; None takes every head.
+
+    Returns:
+        The matplotlib Figure.
+
+    Raises:
+        FileNotFoundError: the directory or the file the kind reads is missing.
+        ValueError: an unknown kind, a missing `text`, or a malformed file.
+
+    Example (given a finetune run in saved_models/sst2)::
+
+        plot_model_directory("saved_models/sst2", "curves", "curves.png")
+    """
+    model_directory = Path(model_directory)
+    if kind not in PLOT_KINDS:
+        raise ValueError(f"Unknown plot kind {kind!r}; expected one of {', '.join(PLOT_KINDS)}.")
+    if not model_directory.is_dir():
+        raise FileNotFoundError(f"Model directory '{model_directory}' does not exist.")
+    if kind == "curves":
+        return plots.training_curves(model_directory / TRAINING_LOG, out)
+    if kind == "confusion":
+        return _confusion(model_directory, out)
+    return _attention(model_directory, out, text, layers, heads)
+
+
+def _plot(arguments):
+    plot_model_directory(arguments.model, arguments.kind, arguments.out, text=arguments.text,
+                         layers=arguments.layer, heads=arguments.head)
+    print(f"plot: wrote {arguments.out}")
+
+
+def add_plot_parser(verbs):
+    """Adds the `plot` verb to the subparsers of the `keras-mapping` command.
+
+    Args:
+        verbs: the object `argparse.ArgumentParser.add_subparsers()` returned.
+
+    Returns:
+        The verb's parser; `arguments.run(arguments)` draws the figure.
+
+    Example:
+    >>> import argparse
+    >>> verbs = argparse.ArgumentParser().add_subparsers(dest="verb")
+    >>> parser = add_plot_parser(verbs)
+    >>> arguments = parser.parse_args(["--kind", "curves", "--model", "DIR", "--out", "a.png"])
+    >>> arguments.kind, arguments.run.__name__
+    ('curves', '_plot')
+    """
+    parser = verbs.add_parser(
+        "plot", help="Draw a PNG of a model directory: attention heatmaps of a sentence, "
+                     "training curves or the validation confusion matrix.")
+    parser.add_argument("--kind", required=True, choices=PLOT_KINDS,
+                        help="attention: heatmaps of --text per layer and head; curves: loss "
+                             "and accuracy from DIR/logs/training.csv; confusion: the "
+                             "confusion matrix from DIR/metrics.json.")
+    parser.add_argument("--model", required=True, metavar="DIR",
+                        help="Model directory from finetune.")
+    parser.add_argument("--out", required=True, metavar="PNG", help="Image file to write.")
+    parser.add_argument("--text", default=None, help="The sentence for --kind attention.")
+    parser.add_argument("--layer", type=int, nargs="+", default=None, metavar="INDEX",
+                        help="Encoder layers to show (negative counts from the top; "
+                             "default: all).")
+    parser.add_argument("--head", type=int, nargs="+", default=None, metavar="INDEX",
+                        help="Attention heads to show (default: all).")
+    parser.set_defaults(run=_plot)
+    return parser

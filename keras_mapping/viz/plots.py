@@ -1,0 +1,285 @@
+"""Figures of attention, training curves and confusion matrices, as PNG files.
+
+Figures are built with `matplotlib.figure.Figure` and rendered by Agg, never through
+`pyplot`: no display is needed, no global figure list fills up in long runs, and a notebook
+shows a returned figure once (with `%matplotlib inline`). Every function returns the Figure
+and, given `path`, also writes it with `save_figure`.
+"""
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+from keras import ops
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from keras_mapping.checkpoints.model_dir import write_atomically
+
+DPI = 100
+CURVES_PANEL_INCHES = (5.0, 4.0)
+CONFUSION_CELL_INCHES = 1.25
+
+
+def new_figure(width, height):
+    """A Figure of `width` x `height` inches at `DPI`, drawn by Agg."""
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_figure(figure, path):
+    """Writes `figure` to `path` atomically: a half-written image never appears there.
+
+    The format follows the suffix (PNG when there is none); the image is exactly the
+    figure's size in inches times its dpi.
+
+    Args:
+        figure: a matplotlib Figure.
+        path: destination file; missing folders are created.
+
+    Returns:
+        The path, as a `pathlib.Path`.
+
+    Example:
+    >>> import tempfile
+    >>> figure = new_figure(2, 1)
+    >>> path = save_figure(figure, Path(tempfile.mkdtemp()) / "blank.png")
+    >>> import matplotlib.image
+    >>> matplotlib.image.imread(path).shape[:2]
+    (100, 200)
+    """
+    path = Path(path)
+    image_format = path.suffix[1:].lower() or "png"
+    write_atomically(path, lambda temporary: figure.savefig(temporary, format=image_format))
+    return path
+
+
+def _finish(figure, path):
+    if path is not None:
+        save_figure(figure, path)
+    return figure
+
+
+def _selected(indices, count, name):
+    """`indices` (an int, a list of ints, or None for all) as non-negative ints < count."""
+    if indices is None:
+        return list(range(count))
+    indices = [indices] if isinstance(indices, int) else list(indices)
+    if not indices:
+        raise ValueError(f"`{name}` is empty; give indices in [-{count}, {count}) or None.")
+    for index in indices:
+        if not -count <= index < count:
+            raise ValueError(f"`{name}` has {index}, outside [-{count}, {count}) for this "
+                             f"model's {count} {name}.")
+    return [index % count for index in indices]
+
+
+def attention_heatmaps(backbone, preprocessor, text, layers=None, heads=None, path=None):
+    """Attention probabilities of one text, one heatmap per selected (layer, head).
+
+    Rows of a heatmap are the attending (query) tokens, columns the attended (key) tokens,
+    both labelled with the decoded WordPiece tokens; padded positions are left out, and so
+    are the learned positions of prefix tuning. The grid has one row per layer and one
+    column per head; each heatmap is `max(2.5, 0.25 * tokens + 1)` inches square, plus an
+    inch of width for the colour bar.
+
+    Args:
+        backbone: a `BertBackbone` (anything with `attention_scores`).
+        preprocessor: a `BertTextPreprocessor` with the backbone's vocabulary.
+        text: the sentence to look at.
+        layers: encoder layer index or list of indices (negative counts from the top);
+            None takes every layer.
+        heads: head index or list of indices; None takes every head.
+        path: also write the figure there (see `save_figure`).
+
+    Returns:
+        The matplotlib Figure.
+
+    Raises:
+        ValueError: `text` is not one string, or a layer or head index is out of range.
+
+    Example:
+    >>> from keras_mapping.models import BertBackbone
+    >>> from keras_mapping.tokenizers import BertTextPreprocessor
+    >>> preprocessor = BertTextPreprocessor.from_preset("minilm_l6", max_length=16)
+    >>> backbone = BertBackbone.from_architecture(
+    ...     "bert_tiny", vocabulary_size=preprocessor.tokenizer.vocabulary_size())
+    >>> figure = attention_heatmaps(backbone, preprocessor, "A witty film.", layers=-1,
+    ...                             heads=[0, 1])
+    >>> [axes.get_title() for axes in figure.axes[:2]]
+    ['layer 1, head 0', 'layer 1, head 1']
+    >>> [label.get_text() for label in figure.axes[0].get_xticklabels()]
+    ['[CLS]', 'a', 'witty', 'film', '.', '[SEP]']
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"`text` must be one string, got {type(text).__name__}.")
+    inputs = preprocessor([text])
+    scores = backbone.attention_scores(inputs)
+    layer_indices = _selected(layers, len(scores), "layers")
+    head_indices = _selected(heads, int(scores[0].shape[1]), "heads")
+    mask = np.asarray(ops.convert_to_numpy(inputs["padding_mask"]))[0]
+    token_ids = np.asarray(ops.convert_to_numpy(inputs["token_ids"]))[0][mask]
+    tokens = [preprocessor.tokenizer.id_to_token(int(i)) for i in token_ids]
+    length = len(tokens)
+
+    panel = max(2.5, 0.25 * length + 1.0)
+    figure = new_figure(panel * len(head_indices) + 1.0, panel * len(layer_indices))
+    grid = figure.subplots(len(layer_indices), len(head_indices), squeeze=False,
+                           sharex=True, sharey=True)
+    for row, layer in enumerate(layer_indices):
+        layer_scores = np.asarray(ops.convert_to_numpy(scores[layer]), "float32")[0]
+        # Prefix tuning puts its learned key positions before the text's.
+        prefix = layer_scores.shape[-1] - layer_scores.shape[-2]
+        for column, head in enumerate(head_indices):
+            axes = grid[row, column]
+            image = axes.imshow(layer_scores[head, :length, prefix:prefix + length],
+                                cmap="viridis", vmin=0.0, vmax=1.0)
+            axes.set_title(f"layer {layer}, head {head}", fontsize=9)
+    for axes in grid.flat:
+        axes.set_xticks(range(length), tokens, rotation=90, fontsize=8)
+        axes.set_yticks(range(length), tokens, fontsize=8)
+    for axes in grid[-1]:
+        axes.set_xlabel("attended token (key)")
+    for axes in grid[:, 0]:
+        axes.set_ylabel("attending token (query)")
+    figure.colorbar(image, ax=grid, label="attention probability", shrink=0.8)
+    return _finish(figure, path)
+
+
+def read_training_log(csv_path):
+    """The columns of a Keras CSVLogger file as `{name: float array}`.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: it is empty, has no `epoch` and `loss` columns, no rows, or a value
+            that is not a number (the message names the file and line).
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"Training log '{csv_path}' does not exist (finetune and "
+                                "pretrain write DIR/logs/training.csv).")
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames
+        if not columns:
+            raise ValueError(f"Training log '{csv_path}' is empty; expected a CSVLogger "
+                             "header such as 'epoch,accuracy,loss,val_accuracy,val_loss'.")
+        missing = [name for name in ("epoch", "loss") if name not in columns]
+        if missing:
+            raise ValueError(f"Training log '{csv_path}' lacks the column(s) "
+                             f"{', '.join(missing)}; its header is {','.join(columns)}.")
+        values = {name: [] for name in columns}
+        for row in reader:
+            for name in columns:
+                try:
+                    values[name].append(float(row[name]))
+                except (TypeError, ValueError):
+                    raise ValueError(f"{csv_path}:{reader.line_num}: column '{name}' holds "
+                                     f"{row[name]!r}, not a number.") from None
+    if not values["epoch"]:
+        raise ValueError(f"Training log '{csv_path}' has a header but no rounds yet.")
+    return {name: np.asarray(series) for name, series in values.items()}
+
+
+def training_curves(csv_path, path=None):
+    """Loss, and accuracy where logged, per validation round of a training run.
+
+    One panel for the loss columns and one for the accuracy columns of a Keras CSVLogger
+    file (training and `val_` series alike); each panel is 5 x 4 inches.
+
+    Args:
+        csv_path: a CSVLogger file, e.g. `DIR/logs/training.csv` of a finetune run.
+        path: also write the figure there (see `save_figure`).
+
+    Returns:
+        The matplotlib Figure.
+
+    Raises:
+        FileNotFoundError: `csv_path` does not exist.
+        ValueError: the file is empty or lacks the `epoch` and `loss` columns.
+
+    Example:
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "training.csv"
+    >>> _ = log.write_text("epoch,accuracy,loss,val_accuracy,val_loss\\n"
+    ...                    "0,0.70,0.60,0.75,0.50\\n1,0.85,0.35,0.82,0.41\\n")
+    >>> figure = training_curves(log)
+    >>> [axes.get_title() for axes in figure.axes]
+    ['loss', 'accuracy']
+    >>> [line.get_label() for line in figure.axes[1].get_lines()]
+    ['accuracy', 'val_accuracy']
+    """
+    log = read_training_log(csv_path)
+    rounds = log["epoch"] + 1  # CSVLogger counts from 0
+    panels = [("loss", [name for name in log if name.removeprefix("val_").endswith("loss")])]
+    accuracies = [name for name in log if name.removeprefix("val_").endswith("accuracy")]
+    if accuracies:
+        panels.append(("accuracy", accuracies))
+    width, height = CURVES_PANEL_INCHES
+    figure = new_figure(width * len(panels), height)
+    for axes, (title, names) in zip(figure.subplots(1, len(panels), squeeze=False)[0],
+                                    panels):
+        for name in names:
+            axes.plot(rounds, log[name], marker="o", markersize=3,
+                      linestyle="--" if name.startswith("val_") else "-", label=name)
+        axes.set_title(title)
+        axes.set_xlabel("validation round")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+        axes.legend()
+    return _finish(figure, path)
+
+
+def confusion_matrix(matrix, label_names, path=None):
+    """A confusion matrix with the count written in each cell.
+
+    Rows are the true labels, columns the predicted ones; the title gives the accuracy.
+    Each cell is 1.25 inches square, plus room for the labels.
+
+    Args:
+        matrix: square counts, `matrix[true][predicted]` (e.g. `metrics.json`'s
+            "confusion_matrix").
+        label_names: one name per row, in label-id order.
+        path: also write the figure there (see `save_figure`).
+
+    Returns:
+        The matplotlib Figure.
+
+    Raises:
+        ValueError: the matrix is not square or does not match `label_names`.
+
+    Example:
+    >>> figure = confusion_matrix([[40, 10], [5, 45]], ["negative", "positive"])
+    >>> figure.axes[0].get_title()
+    'accuracy 0.850 (100 examples)'
+    >>> sorted(text.get_text() for text in figure.axes[0].texts)
+    ['10', '40', '45', '5']
+    """
+    counts = np.asarray(matrix)
+    label_names = [str(name) for name in label_names]
+    if counts.ndim != 2 or counts.shape != (len(label_names), len(label_names)):
+        raise ValueError(f"The confusion matrix has shape {counts.shape}; expected "
+                         f"({len(label_names)}, {len(label_names)}) for the labels "
+                         f"{label_names}.")
+    size = len(label_names)
+    side = CONFUSION_CELL_INCHES * size + 2.5
+    figure = new_figure(side + 1.0, side)
+    axes = figure.subplots()
+    image = axes.imshow(counts, cmap="Blues", vmin=0)
+    threshold = counts.max() / 2 if counts.size else 0
+    for true, predicted in np.ndindex(counts.shape):
+        value = counts[true, predicted]
+        axes.text(predicted, true, f"{value:,}", ha="center", va="center",
+                  color="white" if value > threshold else "black")
+    axes.set_xticks(range(size), label_names)
+    axes.set_yticks(range(size), label_names)
+    axes.set_xlabel("predicted label")
+    axes.set_ylabel("true label")
+    total = int(counts.sum())
+    accuracy = np.trace(counts) / total if total else math.nan
+    axes.set_title(f"accuracy {accuracy:.3f} ({total:,} examples)")
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    return _finish(figure, path)
