@@ -55,6 +55,15 @@ def write_corpus(folder):
     return corpus
 
 
+def pretrain_command(corpus, out, model_flags, steps, rounds, learning_rate, objective="mlm"):
+    """`keras-mapping pretrain` arguments shared by the pretraining parts: batches of 128,
+    2% of the sentences held out, `rounds` rounds of metrics."""
+    return ["pretrain", "--corpus", str(corpus), "--objective", objective, *model_flags,
+            "--steps", str(steps), "--steps-per-round", str(max(1, steps // rounds)),
+            "--batch-size", "128", "--learning-rate", learning_rate,
+            "--validation-share", "0.02", "--out", str(out), "--verbose", "2"]
+
+
 def run(command):
     started = time.time()
     completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
@@ -124,11 +133,8 @@ def main():
     for part in arguments.parts.split(","):
         if part == "pretrain":
             corpus = write_corpus(work / "corpus")
-            command = ["pretrain", "--corpus", str(corpus), "--objective", "mlm", "--preset",
-                       "bert_mini", "--steps", str(arguments.steps), "--steps-per-round",
-                       str(max(1, arguments.steps // 20)), "--batch-size", "128",
-                       "--learning-rate", "5e-4", "--validation-share", "0.02",
-                       "--out", str(pretrained), "--verbose", "2"]
+            command = pretrain_command(corpus, pretrained, ["--preset", "bert_mini"],
+                                       arguments.steps, 20, "5e-4")
             seconds, metrics = run(CLI + command)
             plot_mlm_accuracy(pretrained / "logs" / "training.csv",
                               ROOT / "bench" / "results" / "pretrain_sst2_mlm_accuracy.png")
@@ -143,7 +149,8 @@ def main():
                        str(out), "--verbose", "2"] + (
                            ["--from-scratch"] if part == "scratch" else [])
             seconds, metrics = run(CLI + command)
-            result = {"row": f"bert_mini {'from scratch' if part == 'scratch' else 'MLM-pretrained by us'}",
+            result = {"row": "bert_mini " + ("from scratch" if part == "scratch"
+                                             else "MLM-pretrained by us"),
                       "command": shown_command(command),
                       "sst2_accuracy": metrics["accuracy"],
                       "pretraining": "none" if part == "scratch" else "the run above",
@@ -157,11 +164,8 @@ def main():
                       "measured_at": defaults["measured_at"]}
         elif part == "continue":
             corpus = write_corpus(work / "corpus")
-            command = ["pretrain", "--corpus", str(corpus), "--objective", "mlm", "--init-from",
-                       "minilm_l6", "--steps", str(arguments.continue_steps),
-                       "--steps-per-round", str(max(1, arguments.continue_steps // 10)),
-                       "--batch-size", "128", "--learning-rate", "5e-5",
-                       "--validation-share", "0.02", "--out", str(continued), "--verbose", "2"]
+            command = pretrain_command(corpus, continued, ["--init-from", "minilm_l6"],
+                                       arguments.continue_steps, 10, "5e-5")
             seconds, metrics = run(CLI + command)
             result = {"row": "continued pretraining run",
                       "command": shown_command(command),
@@ -174,17 +178,15 @@ def main():
             command = ["finetune", "--preset", str(continued), "--dataset", "sst2", "--out",
                        str(out), "--verbose", "2"]
             seconds, metrics = run(CLI + command)
-            result = {"row": "minilm_l6 after continued MLM", "command": shown_command(command), "sst2_accuracy": metrics["accuracy"],
+            result = {"row": "minilm_l6 after continued MLM", "command": shown_command(command),
+                      "sst2_accuracy": metrics["accuracy"],
                       "pretraining": "published, then the continued run above",
                       "seconds": round(seconds)}
         elif part == "causal":
             corpus = write_corpus(work / "corpus")
             causal = work / "bert_mini_causal"
-            command = ["pretrain", "--corpus", str(corpus), "--objective", "causal", "--preset",
-                       "bert_mini", "--steps", str(arguments.causal_steps), "--steps-per-round",
-                       str(max(1, arguments.causal_steps // 10)), "--batch-size", "128",
-                       "--learning-rate", "5e-4", "--validation-share", "0.02",
-                       "--out", str(causal), "--verbose", "2"]
+            command = pretrain_command(corpus, causal, ["--preset", "bert_mini"],
+                                       arguments.causal_steps, 10, "5e-4", objective="causal")
             seconds, metrics = run(CLI + command)
             samples = greedy_continuations(causal, CAUSAL_PROMPTS)
             result = {"row": "causal LM (GPT decoder, bert_mini sizes)",

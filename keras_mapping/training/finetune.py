@@ -15,7 +15,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_mapping.checkpoints import model_dir
+from keras_mapping.checkpoints import model_dir, resolve_preset
+from keras_mapping.checkpoints.bert_layout import read_config
 from keras_mapping.data import classification_dataset, load_splits
 from keras_mapping.models import BertBackbone, BertTextClassifier
 from keras_mapping.checkpoints.task_weights import (TASK_WEIGHTS_FILE, base_fingerprint,
@@ -231,6 +232,10 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         The validation metrics of the saved (best) weights, with timings.
     """
     started = time.time()
+    positions = read_config(resolve_preset(config.preset))["max_sequence_length"]
+    if config.max_length > positions:
+        raise ValueError(f"`max_length={config.max_length}` is above the {positions} positions "
+                         f"of preset '{config.preset}'; use at most {positions}.")
     check_output_directory(config.out, config.to_dict(), model_dir.MODEL_FILE)
     out = Path(config.out)
     state = out / RUN_STATE_DIR

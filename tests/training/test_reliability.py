@@ -1,0 +1,124 @@
+"""Runs that die, diverge or repeat: a `finetune` process killed with SIGKILL resumes when the
+same command runs again; same seeds give the same run; a NaN loss stops the run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mapping.checkpoints.model_dir import load_classifier
+
+
+def finetune_command(tiny_preset, tiny_dataset, out):
+    return [sys.executable, "-m", "keras_mapping.cli.main", "finetune", "--preset",
+            str(tiny_preset), "--dataset", str(tiny_dataset), "--out", str(out),
+            "--epochs", "12", "--batch-size", "16", "--evaluations-per-epoch", "2",
+            "--learning-rate", "5e-3", "--max-length", "32", "--dropout", "0",
+            "--precision", "fp32", "--deterministic", "--seed", "7", "--verbose", "0"]
+
+
+def completed_rounds(out):
+    metadata = out / ".run" / "backup" / "training_metadata.json"
+    try:
+        return json.loads(metadata.read_text())["epoch"]
+    except (OSError, ValueError):
+        return 0
+
+
+def test_sigkill_mid_run_then_rerun_matches_an_uninterrupted_run(tiny_preset, tiny_dataset,
+                                                                 tmp_path):
+    straight = tmp_path / "straight"
+    subprocess.run(finetune_command(tiny_preset, tiny_dataset, straight), check=True,
+                   capture_output=True)
+
+    resumed = tmp_path / "resumed"
+    command = finetune_command(tiny_preset, tiny_dataset, resumed)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while completed_rounds(resumed) < 5 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = completed_rounds(resumed)
+    assert 5 <= killed_at < 24
+    assert not (resumed / "model.keras").exists()  # an unfinished run never looks finished
+
+    subprocess.run(command, check=True, capture_output=True)
+    log = (resumed / "logs" / "training.csv").read_text().splitlines()
+    assert len(log) >= 25  # header + 24 rounds, the interrupted round possibly twice
+    for a, b in zip(load_classifier(straight).model.get_weights(),
+                    load_classifier(resumed).model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert json.loads((resumed / "metrics.json").read_text())["accuracy"] == json.loads(
+        (straight / "metrics.json").read_text())["accuracy"]
+
+
+def test_same_seed_gives_identical_runs(tiny_preset, tiny_dataset, tmp_path):
+    from keras_mapping.training import FinetuneConfig, finetune
+
+    runs = []
+    for name in ("first", "second"):
+        config = FinetuneConfig(preset=str(tiny_preset), dataset=str(tiny_dataset),
+                                out=str(tmp_path / name), epochs=2, batch_size=16,
+                                learning_rate=5e-3, max_length=32, precision="fp32",
+                                deterministic=True, seed=7)
+        runs.append(finetune(config, verbose=0, print_fn=lambda *_: None))
+    for key in ("accuracy", "loss", "f1", "confusion_matrix", "best_round"):
+        assert runs[0][key] == runs[1][key]
+    for a, b in zip(load_classifier(tmp_path / "first").model.get_weights(),
+                    load_classifier(tmp_path / "second").model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    """Sets one weight to NaN after `at_step` training steps."""
+
+    def __init__(self, at_step):
+        super().__init__()
+        self.at_step, self.steps = at_step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps == self.at_step:
+            kernel = self.model.get_layer("logits").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_weights(tiny_preset, tiny_dataset,
+                                                                   tmp_path):
+    from keras_mapping.training import FinetuneConfig, finetune
+
+    out = tmp_path / "poisoned"
+    config = FinetuneConfig(preset=str(tiny_preset), dataset=str(tiny_dataset), out=str(out),
+                            epochs=3, batch_size=16, evaluations_per_epoch=1,
+                            learning_rate=5e-3, max_length=32, precision="fp32")
+    with pytest.raises(FloatingPointError, match=r"Training loss became nan at step 9 of this "
+                                                 r"run; the last good weights are in .*"
+                                                 r"best\.weights\.h5 \(round 1\)"):
+        finetune(config, callbacks=[PoisonWeights(at_step=8)], verbose=0)
+    assert not (out / "model.keras").exists()
+    best = out / ".run" / "best.weights.h5"
+    import h5py
+
+    with h5py.File(best) as weights:  # intact: it opens, and every weight is finite
+        values = []
+        weights.visititems(lambda name, item: values.append(item[()])
+                           if isinstance(item, h5py.Dataset) else None)
+    assert values and all(np.isfinite(value).all() for value in values)
+
+
+def test_max_length_above_the_position_limit_is_refused(tiny_preset, tiny_dataset, tmp_path):
+    from keras_mapping.training import FinetuneConfig, finetune
+
+    config = FinetuneConfig(preset=str(tiny_preset), dataset=str(tiny_dataset),
+                            out=str(tmp_path / "long"), max_length=100)
+    with pytest.raises(ValueError, match="`max_length=100` is above the 64 positions of "
+                                         "preset"):
+        finetune(config, verbose=0)
+    assert not (tmp_path / "long").exists()  # refused before anything is written
