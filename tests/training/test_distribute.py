@@ -1,0 +1,148 @@
+"""Distribution strategies give the single-device result: MirroredStrategy over two logical
+CPU devices, and MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1. Each
+runs in its own process, since TensorFlow fixes its devices when it starts."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_mapping.training.distribute import create_strategy
+
+TRAINING = """
+import json, os, sys
+import numpy as np
+import tensorflow as tf
+
+if sys.argv[1] == "mirrored":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from keras_mapping.models import BertBackbone, BertTextClassifier
+from keras_mapping.training.distribute import as_distributable, create_strategy, fit_multi_worker
+
+# Multi-worker collectives must be set up before TensorFlow runs anything.
+strategy = create_strategy(sys.argv[1])
+rng = np.random.default_rng(0)
+tokens = rng.integers(5, 100, size=(32, 8)).astype("int32")
+inputs = {"token_ids": tokens, "segment_ids": np.zeros_like(tokens),
+          "padding_mask": np.ones_like(tokens, bool)}
+labels = (tokens[:, 1] > 50).astype("int32")
+
+
+def train(strategy):
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        backbone = BertBackbone.from_architecture("bert_tiny", vocabulary_size=100, dropout=0.0)
+        model = BertTextClassifier(backbone, num_classes=2, dropout=0.0)
+        optimizer = keras.optimizers.SGD(0.5)
+        model.compile(optimizer=optimizer)
+    model.set_weights(initial)
+    data = as_distributable(tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(8))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        fit_multi_worker(model, data.with_options(options),
+                         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                         optimizer, strategy, epochs=2)
+    else:
+        model.fit(data, epochs=2, verbose=0, shuffle=False)
+    return model.get_weights()
+
+
+keras.utils.set_random_seed(0)
+reference = BertTextClassifier(BertBackbone.from_architecture("bert_tiny", vocabulary_size=100,
+                                                              dropout=0.0), num_classes=2)
+initial = reference.get_weights()
+weights = train(strategy)
+single = train(create_strategy("default")) if sys.argv[1] == "mirrored" else weights
+np.savez(sys.argv[2], replicas=strategy.num_replicas_in_sync,
+         moved=max(float(np.abs(a - b).max()) for a, b in zip(weights, initial)),
+         difference=max(float(np.abs(a - b).max()) for a, b in zip(weights, single)),
+         **{f"w{i}": w for i, w in enumerate(weights)})
+"""
+
+
+def run_training(strategy, out, env=None, timeout=300):
+    return subprocess.Popen([sys.executable, "-c", TRAINING, strategy, str(out)],
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(process, timeout=300):
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    assert process.returncode == 0, stderr[-3000:]
+
+
+def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
+    process = run_training("mirrored", tmp_path / "mirrored.npz")
+    finish(process)
+    result = np.load(tmp_path / "mirrored.npz")
+    assert int(result["replicas"]) == 2
+    assert float(result["moved"]) > 1e-3  # it trained
+    assert float(result["difference"]) < 1e-5
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def test_two_workers_end_with_identical_weights(tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    processes = []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        processes.append(run_training("multi-worker", tmp_path / f"worker{index}.npz",
+                                      env={"TF_CONFIG": json.dumps(config)}))
+    try:
+        for process in processes:
+            finish(process, timeout=240)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    first, second = (np.load(tmp_path / f"worker{index}.npz") for index in range(2))
+    assert int(first["replicas"]) == int(second["replicas"]) == 2
+    assert float(first["moved"]) > 1e-3
+    names = [name for name in first.files if name.startswith("w")]
+    for name in names:
+        np.testing.assert_array_equal(first[name], second[name])
+
+
+def test_strategy_errors_and_tpu_configuration(monkeypatch):
+    with pytest.raises(ValueError, match="`strategy` must be one of"):
+        create_strategy("horovod")
+    with pytest.raises(ValueError, match="needs the TPU's address"):
+        create_strategy("tpu")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        create_strategy("multi-worker")
+    assert create_strategy("auto").num_replicas_in_sync == 1
+    import tensorflow as tf
+
+    calls = []
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
+                        lambda tpu: calls.append(("resolver", tpu)) or "resolver")
+    monkeypatch.setattr(tf.config, "experimental_connect_to_cluster",
+                        lambda resolver: calls.append(("connect", resolver)))
+    monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system",
+                        lambda resolver: calls.append(("initialize", resolver)))
+    monkeypatch.setattr(tf.distribute, "TPUStrategy", lambda resolver: ("tpu", resolver))
+    assert create_strategy("auto", tpu="grpc://10.0.0.2:8470") == ("tpu", "resolver")
+    assert calls == [("resolver", "grpc://10.0.0.2:8470"), ("connect", "resolver"),
+                     ("initialize", "resolver")]
