@@ -119,7 +119,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts",
                         default="pretrain,scratch,pretrained,shipped,continue,continued")
-    parser.add_argument("--steps", type=int, default=4000, help="pretraining steps")
+    parser.add_argument("--steps", type=int, default=7000, help="pretraining steps")
     parser.add_argument("--continue-steps", type=int, default=1000,
                         help="continued-pretraining steps for minilm_l6")
     parser.add_argument("--causal-steps", type=int, default=2000,
