@@ -27,6 +27,7 @@ from keras_mapping.models.peft import (METHODS, merge_lora, peft_options, select
                                        trainable_parameters)
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training.callbacks import BestWeights, GradualUnfreezing, StopOnNonFiniteLoss
+from keras_mapping.training.distribute import STRATEGIES, as_distributable, create_strategy
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
                                               resolve_precision, restores_dtype_policy)
@@ -34,6 +35,7 @@ from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_outpu
                                               completed_rounds)
 from keras_mapping.training.scoring import target_log_probabilities
 
+FINETUNE_STRATEGIES = tuple(name for name in STRATEGIES if name != "multi-worker")
 # Epochs and peak learning rate per method, where the recipe leaves them unset. The pieces
 # parameter-efficient methods train start at or near zero and are few: they take larger
 # steps and more of them (recipe search 4 and 5 in BENCHMARKS.md).
@@ -65,7 +67,8 @@ class FinetuneConfig(Recipe):
         epochs: passes over the training data; fractions allowed (0.5 = half an epoch).
             None takes the method's default (`METHOD_RECIPES`: 2.5 for full fine-tuning,
             4 for the parameter-efficient methods).
-        batch_size: examples per step.
+        batch_size: examples per step and replica (the global batch is this times the
+            number of replicas).
         learning_rate: peak learning rate; None takes the method's default
             (`METHOD_RECIPES`: 2e-4 for full fine-tuning, 1e-3 to 1e-2 for the others).
         max_length: longest packed sequence; batches pad only to their longest member.
@@ -108,6 +111,11 @@ class FinetuneConfig(Recipe):
         max_train_examples: use only the first N training examples (quick runs).
         max_eval_examples: use only the first N validation examples.
         deterministic: make tf.data and TensorFlow ops deterministic (slower).
+        strategy: where to compute: "auto", "default" (one device), "mirrored" (all local
+            GPUs, or the logical CPU devices) or "tpu" (see
+            `keras_mapping.training.distribute.create_strategy`; several workers train with
+            `fit_multi_worker`, since Keras' `fit` cannot).
+        tpu: the TPU's address for "tpu" (or "auto").
     """
 
     preset: str = "minilm_l6"
@@ -145,6 +153,8 @@ class FinetuneConfig(Recipe):
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     deterministic: bool = False
+    strategy: str = "auto"
+    tpu: str | None = None
 
     def __post_init__(self):
         if self.method not in METHOD_RECIPES:
@@ -172,6 +182,9 @@ class FinetuneConfig(Recipe):
             raise ValueError(f"`precision` must be one of {PRECISIONS}, got "
                              f"{self.precision!r}.")
         self.peft_options()  # checks the method and its settings
+        if self.strategy not in FINETUNE_STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {FINETUNE_STRATEGIES} for finetune, "
+                             f"got {self.strategy!r}.")
         if self.gradual_unfreezing and self.method != "full":
             raise ValueError(f"`gradual_unfreezing` unfreezes whole blocks, which "
                              f"`method={self.method!r}` keeps frozen; use it with "
@@ -232,6 +245,9 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         The validation metrics of the saved (best) weights, with timings.
     """
     started = time.time()
+    # Before TensorFlow runs anything: some strategies configure the runtime.
+    strategy = create_strategy(config.strategy, config.tpu)
+    replicas = strategy.num_replicas_in_sync
     positions = read_config(resolve_preset(config.preset))["max_sequence_length"]
     if config.max_length > positions:
         raise ValueError(f"`max_length={config.max_length}` is above the {positions} positions "
@@ -259,34 +275,37 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         validation = validation.head(config.max_eval_examples)
     num_classes = train.label_vocabulary.num_classes
     tokenizer = BertTokenizer.from_preset(config.preset)
-    model = build_classifier(config, num_classes)
+    global_batch_size = config.batch_size * replicas
+    with strategy.scope():
+        model = build_classifier(config, num_classes)
     fingerprint = base_fingerprint(model.backbone)
 
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    steps_per_epoch = math.ceil(len(train) / global_batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     rounds = max(1, round(config.epochs * config.evaluations_per_epoch))
     steps_per_round = math.ceil(total_steps / rounds)
     backbone = model.backbone
-    model.compile(
-        optimizer=create_optimizer(
-            config.learning_rate, total_steps, warmup_ratio=config.warmup_ratio,
-            decay=config.decay, weight_decay=config.weight_decay,
-            layerwise_decay=config.layerwise_decay, model=model,
-            num_layers=backbone.num_layers),
-        jit_compile=config.jit_compile,
-    )
     unfreezing = []
-    if config.gradual_unfreezing:
-        unfreezing = [GradualUnfreezing(backbone, config.gradual_unfreezing,
-                                        min_frozen_layers=config.freeze,
-                                        freeze_embeddings=config.freeze_embeddings)]
-        unfreezing[0].build_optimizer(model)
+    with strategy.scope():
+        model.compile(
+            optimizer=create_optimizer(
+                config.learning_rate, total_steps, warmup_ratio=config.warmup_ratio,
+                decay=config.decay, weight_decay=config.weight_decay,
+                layerwise_decay=config.layerwise_decay, model=model,
+                num_layers=backbone.num_layers),
+            jit_compile=config.jit_compile,
+        )
+        if config.gradual_unfreezing:
+            unfreezing = [GradualUnfreezing(backbone, config.gradual_unfreezing,
+                                            min_frozen_layers=config.freeze,
+                                            freeze_embeddings=config.freeze_embeddings)]
+            unfreezing[0].build_optimizer(model)
     trainable, total = trainable_parameters(model), model.count_params()
     print_fn(f"finetune: {len(train):,} training / {len(validation):,} validation examples, "
              f"{num_classes} classes; method {config.method}: {trainable:,} of {total:,} "
              f"parameters train ({100 * trainable / total:.2f}%); {total_steps:,} steps in "
-             f"{rounds} rounds; learning rate {config.learning_rate:g}; precision "
-             f"{precision}")
+             f"{rounds} rounds of global batches of {global_batch_size} on {replicas} "
+             f"replica(s); learning rate {config.learning_rate:g}; precision {precision}")
 
     backup = state / "backup"
     done_rounds = completed_rounds(backup)
@@ -294,12 +313,15 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     # be as long as their longest member; XLA compiles per shape, so shapes are bucketed.
     buckets = "auto" if config.jit_compile else None
     train_data = classification_dataset(
-        train, tokenizer, max_length=config.max_length, batch_size=config.batch_size,
+        train, tokenizer, max_length=config.max_length, batch_size=global_batch_size,
         shuffle=True, seed=config.seed, group_by_length=True, repeat=True, buckets=buckets,
         deterministic=True if config.deterministic else None,
     ).skip(done_rounds * steps_per_round)
     validation_data = classification_dataset(
-        validation, tokenizer, max_length=config.max_length, batch_size=64, buckets=buckets)
+        validation, tokenizer, max_length=config.max_length, batch_size=64 * replicas,
+        buckets=buckets)
+    if replicas > 1:
+        train_data, validation_data = map(as_distributable, (train_data, validation_data))
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     best = BestWeights(state / "best.weights.h5", monitor="val_accuracy")
