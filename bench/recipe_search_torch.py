@@ -69,6 +69,13 @@ BUDGETS = ((0, 170000, (1e-4, 2e-4)), (2, 220000, (2e-4, 4e-4)),
 
 def grid(search=2):
     """Configs in priority order (the search stops launching at its deadline)."""
+    if search == 6:  # the chosen LoRA and adapter recipes, fp32 against mixed bf16, 2 seeds
+        base = dict(pool="mean", freeze=0, batch=128, examples=270000, layerwise=None,
+                    grouping="exact")
+        return [dict(base, seed=seed, bf16=bf16, **method)
+                for method in (dict(method="lora", lr=2e-3, rank=8, alpha=16, targets="all"),
+                               dict(method="adapter", lr=1e-3, adapter_dim=32))
+                for bf16 in (True, False) for seed in (1, 2)]
     if search == 5:  # the best of search 4 with 4 epochs and wider pieces
         base = dict(pool="mean", freeze=0, batch=128, examples=270000, seed=0, layerwise=None,
                     grouping="exact")
@@ -206,7 +213,11 @@ def worker(rank, args, queue, results):
             tokens, mask, labels = to_batch("train", next(batches),
                                             exact=config["grouping"] == "exact")
             trained_tokens += tokens.numel()
-            loss = torch.nn.functional.cross_entropy(forward(tokens, mask), labels)
+            # "bf16" mirrors keras-mapping's mixed bf16 policy (fp32 weights, bf16 matmuls).
+            with torch.autocast(device.type, dtype=torch.bfloat16,
+                                enabled=config.get("bf16", False)):
+                logits = forward(tokens, mask)
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(
@@ -319,9 +330,10 @@ def main():
     parser.add_argument("--examples", type=int, default=None,
                         help="override every config's training examples (smoke runs)")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--search", type=int, default=2, choices=(2, 3, 4, 5),
+    parser.add_argument("--search", type=int, default=2, choices=(2, 3, 4, 5, 6),
                         help="which grid: 2 = the 10-minute budget, 3 = longer runs, "
-                             "4 = parameter-efficient methods, 5 = those for 4 epochs")
+                             "4 = parameter-efficient methods, 5 = those for 4 epochs, "
+                             "6 = LoRA and adapters in fp32 and bf16")
     args = parser.parse_args()
     if args.summarize:
         summarize(args.summarize)
@@ -353,6 +365,7 @@ def main():
             sink.write(json.dumps(result) + "\n")
             sink.flush()
             print(f"[{done}/{len(configs)}] {result.get('method', 'full')} "
+                  f"{'bf16' if result.get('bf16') else 'fp32'} "
                   f"{result.get('targets', '')} {result['pool']} F{result['freeze']} "
                   f"emb{'-frozen' if result.get('freeze_embeddings', True) else '-trained'} "
                   f"lr{result['lr']} b{result['batch']} n{result['examples']} "
