@@ -25,10 +25,12 @@ def _argument_docs(cls):
 def _add_config_flags(parser, config_cls):
     """One flag per field of a config dataclass, typed and documented from the class."""
     docs = _argument_docs(config_cls)
-    defaults = config_cls()
     for field in dataclasses.fields(config_cls):
         flag = "--" + field.name.replace("_", "-")
-        default = getattr(defaults, field.name)
+        # The field's own default, not an instance's: a recipe may fill unset (None) fields
+        # from other settings (the method's learning rate), which a flag default would hide.
+        default = (field.default_factory() if field.default_factory is not dataclasses.MISSING
+                   else field.default)
         help_text = f"{docs.get(field.name, '')} (default: {default})"
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,

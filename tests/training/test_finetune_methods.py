@@ -89,3 +89,17 @@ def test_bad_method_settings_are_refused_before_anything_is_written(
 def test_unknown_method_is_a_usage_error():
     with pytest.raises(ValueError, match="`method` must be one of"):
         FinetuneConfig(method="qlora")
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "adapter"])
+def test_cli_leaves_the_method_defaults_to_the_recipe(method):
+    from keras_mapping.cli.main import _config, build_parser
+    from keras_mapping.training.finetune import METHOD_RECIPES
+
+    arguments = build_parser().parse_args(["finetune", "--method", method])
+    config = _config(FinetuneConfig, arguments)
+    assert config.epochs == METHOD_RECIPES[method]["epochs"]
+    assert config.learning_rate == METHOD_RECIPES[method]["learning_rate"]
+    overridden = _config(FinetuneConfig, build_parser().parse_args(
+        ["finetune", "--method", method, "--learning-rate", "3e-4", "--epochs", "1"]))
+    assert (overridden.learning_rate, overridden.epochs) == (3e-4, 1.0)
