@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from keras_mapping.tokenizers import BertTextPreprocessor, BertTokenizer
 
-FUZZ = settings(max_examples=150, derandomize=True, deadline=None,
+FUZZ = settings(max_examples=80, derandomize=True, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 # Any code point except surrogates, which UTF-8 cannot encode.
 UNICODE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
