@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_table import shown_command, write_table
+from results_table import record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
@@ -122,11 +122,7 @@ def main():
             result = kerashub_part()
         else:
             raise SystemExit(f"unknown part {part!r}")
-        result["measured_at"] = time.strftime("%Y-%m-%d %H:%M")
-        (RESULTS / f"finetune_sst2_{part}.json").write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result), flush=True)
-        write_table("finetune_sst2", RESULTS.glob("finetune_sst2_*.json"), COLUMNS,
-                    percent_columns=("accuracy",))
+        record_result("finetune_sst2", part, result, COLUMNS, percent_columns=("accuracy",))
 
 
 if __name__ == "__main__":

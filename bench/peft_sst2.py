@@ -14,11 +14,10 @@ the validation accuracy, and the table goes to BENCHMARKS.md.
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from finetune_sst2 import RESULTS, ROOT, finetune_part
-from results_table import write_table
+from results_table import record_result
 
 COLUMNS = ("method", "command", "trainable_parameters", "trainable_share", "task_file_kib",
            "finetune_wall_seconds", "train_examples_per_second", "accuracy", "measured_at")
@@ -41,12 +40,9 @@ def main():
             total_parameters=metrics["total_parameters"],
             task_file_kib=round(metrics["task_weights_bytes"] / 1024),
             best_round=metrics["best_round"],
-            measured_at=time.strftime("%Y-%m-%d %H:%M"),
         )
-        (RESULTS / f"peft_sst2_{method}.json").write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result), flush=True)
-        write_table("peft_sst2", RESULTS.glob("peft_sst2_*.json"), COLUMNS,
-                    percent_columns=("trainable_share", "accuracy"))
+        record_result("peft_sst2", method, result, COLUMNS,
+                      percent_columns=("trainable_share", "accuracy"))
 
 
 if __name__ == "__main__":

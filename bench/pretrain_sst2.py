@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_table import shown_command, write_table
+from results_table import record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
@@ -99,7 +99,7 @@ def greedy_continuations(directory, prompts, new_tokens=8):
     """Greedy continuations of `prompts` by the causal LM saved in `directory`."""
     import keras
 
-    import keras_mapping.models  # noqa: F401 (registers the serialized classes)
+    import keras_mapping  # noqa: F401 (registers the serialized classes)
     from keras_mapping.tokenizers import BertTokenizer
 
     tokenizer = BertTokenizer.from_preset(str(directory))
@@ -199,11 +199,7 @@ def main():
                       "seconds": round(seconds)}
         else:
             raise SystemExit(f"unknown part {part!r}")
-        result.setdefault("measured_at", time.strftime("%Y-%m-%d %H:%M"))
-        (RESULTS / f"pretrain_sst2_{part}.json").write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result), flush=True)
-        write_table("pretrain_sst2", RESULTS.glob("pretrain_sst2_*.json"), COLUMNS,
-                    percent_columns=("sst2_accuracy",))
+        record_result("pretrain_sst2", part, result, COLUMNS, percent_columns=("sst2_accuracy",))
 
 
 if __name__ == "__main__":

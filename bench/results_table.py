@@ -1,10 +1,12 @@
 """Stored benchmark results rendered as a markdown table between markers in BENCHMARKS.md."""
 
 import json
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
+RESULTS = ROOT / "bench" / "results"
 
 
 def shown_command(arguments):
@@ -31,3 +33,13 @@ def write_table(name, result_files, columns, percent_columns=()):
         text += f"\n{begin}\n{end}\n"
     start, stop = text.index(begin) + len(begin), text.index(end)
     BENCHMARKS.write_text(text[:start] + "\n" + "\n".join(lines) + "\n" + text[stop:])
+
+
+def record_result(name, part, result, columns, percent_columns=()):
+    """Stores one benchmark row as `bench/results/{name}_{part}.json` (stamped with the time
+    unless it carries its own `measured_at`), prints it, and re-renders the `name` table."""
+    result.setdefault("measured_at", time.strftime("%Y-%m-%d %H:%M"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}_{part}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result), flush=True)
+    write_table(name, RESULTS.glob(f"{name}_*.json"), columns, percent_columns)
