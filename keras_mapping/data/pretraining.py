@@ -1,15 +1,13 @@
 """tf.data pipelines for BERT pretraining: next-sentence pairs and dynamic masking.
 
-Masks are drawn anew each time a batch is made (dynamic masking, as in RoBERTa), inside
-tf.data, by keras-hub's `MaskedLMMaskGenerator` (BERT's 80/10/10 rule; special tokens are
-never selected). Batches reuse the classification pipeline: exact-length batches, packing,
+Masks are drawn anew for each batch (dynamic masking, as in RoBERTa), inside tf.data, by
+`mask_tokens` (BERT's 80/10/10 rule; special tokens are never selected) from stateless random
+numbers, so a seed fixes them. Batches reuse the classification pipeline: exact-length batches, packing,
 caching of the token ids.
 """
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
-from keras_hub.layers import MaskedLMMaskGenerator
 
 from keras_mapping.data.corpus import CorpusError
 from keras_mapping.data.pipelines import classification_dataset
@@ -69,19 +67,72 @@ def next_sentence_pairs(corpus, seed=0, random_rate=0.5):
                         text_pairs=seconds)
 
 
-def mask_generator(tokenizer, mask_rate=0.15, mask_token_rate=0.8, random_token_rate=0.1):
-    """keras-hub's `MaskedLMMaskGenerator` for a `BertTokenizer`: `[CLS]`, `[SEP]` and
-    `[PAD]` are never selected; selections are ragged, so each batch predicts only as many
-    positions as its fullest row needs."""
-    return MaskedLMMaskGenerator(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        mask_selection_rate=mask_rate,
-        mask_token_id=tokenizer.mask_token_id,
-        unselectable_token_ids=[tokenizer.cls_token_id, tokenizer.sep_token_id,
-                                tokenizer.pad_token_id],
-        mask_token_rate=mask_token_rate,
-        random_token_rate=random_token_rate,
-    )
+def mask_tokens(token_ids, selectable, seed, *, mask_rate, mask_token_id, vocabulary_size,
+                word_ids=None, mask_token_rate=0.8, random_token_rate=0.1):
+    """BERT's masking of a batch, drawn from stateless random numbers of `seed`.
+
+    Each row selects `ceil(mask_rate * n)` of its `n` selectable units (tokens, or whole
+    words with `word_ids`); a selected unit becomes `[MASK]` with probability
+    `mask_token_rate`, a random token with `random_token_rate`, and stays otherwise. The same
+    `seed` gives the same masks, so a rerun or a resumed run sees the batches it saw before;
+    stateful random ops in a tf.data function do not (their seeds depend on how the graph was
+    traced, and parallel calls take draws in any order).
+
+    Args:
+        token_ids: int tensor `[batch, length]`.
+        selectable: bool tensor `[batch, length]`: tokens that may be predicted.
+        seed: int32 tensor of shape `[2]`.
+        mask_rate: share of selectable units to predict.
+        mask_token_id: id of `[MASK]`.
+        vocabulary_size: random replacements are drawn from `[0, vocabulary_size)`.
+        word_ids: optional int tensor `[batch, length]`: the word (counted from 0 in its row)
+            of each token; the tokens of one word are selected and replaced together.
+        mask_token_rate: share of selected units replaced by `[MASK]`.
+        random_token_rate: share of selected units replaced by a random token.
+
+    Returns:
+        `(masked_ids, positions, labels, weights)`: the masked batch, and per row the
+        selected positions, their original ids and 1.0 weights, padded (weight 0) to the
+        fullest row.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> ids = tf.constant([[101, 2023, 2003, 2204, 102, 0]])  # [CLS] this is good [SEP] [PAD]
+    >>> masked, positions, labels, weights = mask_tokens(
+    ...     ids, ids > 102, tf.constant([1, 2]), mask_rate=0.5, mask_token_id=103,
+    ...     vocabulary_size=30522)
+    >>> int(tf.reduce_sum(weights))  # ceil(0.5 * 3)
+    2
+    """
+    batch, length = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
+    columns = tf.broadcast_to(tf.range(length), [batch, length])
+    word_ids = columns if word_ids is None else tf.cast(word_ids, tf.int32)
+    selection_seed, choice_seed, replacement_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 3))
+    # Units are numbered below `length` in each row, so `[batch, length]` holds them all.
+    unit_selectable = tf.reshape(tf.math.unsorted_segment_max(
+        tf.cast(tf.reshape(selectable, [-1]), tf.int32),
+        tf.reshape(word_ids + tf.range(batch)[:, None] * length, [-1]),
+        batch * length), [batch, length]) > 0
+    count = tf.reduce_sum(tf.cast(unit_selectable, tf.float32), axis=1)
+    to_select = tf.cast(tf.math.ceil(count * mask_rate), tf.int32)
+    scores = tf.where(unit_selectable,
+                      tf.random.stateless_uniform([batch, length], selection_seed), 2.0)
+    ranks = tf.argsort(tf.argsort(scores, axis=1), axis=1)
+    unit_selected = (ranks < to_select[:, None]) & unit_selectable
+    selected = tf.gather(unit_selected, word_ids, batch_dims=1) & selectable
+    choice = tf.gather(tf.random.stateless_uniform([batch, length], choice_seed), word_ids,
+                       batch_dims=1)
+    random_ids = tf.random.stateless_uniform([batch, length], replacement_seed, maxval=
+                                             vocabulary_size, dtype=tf.int32)
+    replacement = tf.where(choice < mask_token_rate, mask_token_id,
+                           tf.where(choice < mask_token_rate + random_token_rate, random_ids,
+                                    token_ids))
+    masked_ids = tf.where(selected, replacement, token_ids)
+    positions = tf.ragged.boolean_mask(columns, selected)
+    return (masked_ids, _dense(positions, tf.int32),
+            _dense(tf.ragged.boolean_mask(token_ids, selected), tf.int32),
+            _dense(tf.ones_like(positions, tf.float32), tf.float32))
 
 
 def _dense(ragged, dtype):
@@ -91,55 +142,27 @@ def _dense(ragged, dtype):
     return tf.pad(values, [[0, 0], [0, missing]])
 
 
-def _masking(masker):
-    def mask(inputs):
-        masked = masker(inputs["token_ids"])
-        features = dict(inputs, token_ids=tf.cast(masked["token_ids"], tf.int32),
-                        mask_positions=_dense(masked["mask_positions"], tf.int32))
-        return (features, _dense(masked["mask_ids"], tf.int32),
-                _dense(masked["mask_weights"], tf.float32))
-
-    return mask
-
-
-def _words(token_ids, padding_mask, continuation):
-    """`[batch, (words), (pieces)]` view of packed ids: a piece whose token starts with "##"
-    belongs to the word before it."""
-    lengths = tf.reduce_sum(tf.cast(padding_mask, tf.int64), axis=1)
-    pieces = tf.RaggedTensor.from_tensor(token_ids, lengths=lengths)
-    flat = pieces.flat_values
-    starts = tf.logical_not(tf.gather(continuation, flat))
-    # A row's first piece always opens a word (it is [CLS] in packed input anyway).
-    row_firsts = tf.expand_dims(pieces.row_starts(), 1)
-    starts = tf.tensor_scatter_nd_update(starts, row_firsts,
-                                         tf.ones_like(row_firsts[:, 0], tf.bool))
-    words = tf.RaggedTensor.from_value_rowids(flat, tf.cumsum(tf.cast(starts, tf.int64)) - 1)
-    row_of_word = tf.gather(pieces.value_rowids(), tf.where(starts)[:, 0])
-    return tf.RaggedTensor.from_value_rowids(words, row_of_word,
-                                             nrows=tf.shape(token_ids, tf.int64)[0])
-
-
-def _whole_word_masking(tokenizer, mask_rate, mask_token_rate=0.8, random_token_rate=0.1):
+def _masking(tokenizer, mask_rate, whole_word, seed):
+    """`mask(index, inputs)` for the batch numbered `index`: its seed is `(seed, index)`."""
+    specials = tf.constant([tokenizer.cls_token_id, tokenizer.sep_token_id,
+                            tokenizer.pad_token_id])
     continuation = tf.constant([token.startswith("##") for token in tokenizer.get_vocabulary()])
-    selector = tf_text.RandomItemSelector(
-        max_selections_per_batch=2**31 - 1, selection_rate=mask_rate,
-        unselectable_ids=[tokenizer.cls_token_id, tokenizer.sep_token_id,
-                          tokenizer.pad_token_id])
-    chooser = tf_text.MaskValuesChooser(tokenizer.vocabulary_size(), tokenizer.mask_token_id,
-                                        mask_token_rate=mask_token_rate,
-                                        random_token_rate=random_token_rate)
 
-    def mask(inputs):
-        token_ids, padding_mask = inputs["token_ids"], inputs["padding_mask"]
-        masked, positions, ids = tf_text.mask_language_model(
-            _words(token_ids, padding_mask, continuation), selector, chooser)
-        if masked.shape.rank == 3:
-            masked = masked.merge_dims(1, 2)
-        masked = masked.to_tensor(shape=tf.shape(token_ids))
-        features = dict(inputs, token_ids=tf.cast(masked, tf.int32),
-                        mask_positions=_dense(positions, tf.int32))
-        return (features, _dense(ids, tf.int32),
-                _dense(tf.ones_like(positions, tf.float32), tf.float32))
+    def mask(index, inputs):
+        token_ids = tf.cast(inputs["token_ids"], tf.int32)
+        selectable = tf.logical_not(tf.reduce_any(token_ids[..., None] == specials, axis=-1))
+        selectable &= tf.cast(inputs["padding_mask"], tf.bool)
+        word_ids = None
+        if whole_word:
+            # A piece whose token starts with "##" continues the word before it.
+            starts = tf.logical_not(tf.gather(continuation, token_ids))
+            word_ids = tf.maximum(tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1, 0)
+        masked_ids, positions, labels, weights = mask_tokens(
+            token_ids, selectable, tf.stack([tf.constant(seed, tf.int32),
+                                             tf.cast(index, tf.int32)]),
+            mask_rate=mask_rate, mask_token_id=tokenizer.mask_token_id,
+            vocabulary_size=tokenizer.vocabulary_size(), word_ids=word_ids)
+        return dict(inputs, token_ids=masked_ids, mask_positions=positions), labels, weights
 
     return mask
 
@@ -161,7 +184,9 @@ def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_r
             (tensorflow-text's masking over `[batch, (words), (pieces)]`).
         next_sentence: also yield the next-sentence labels, for `BertPretrainer`.
         shuffle: shuffle each pass.
-        seed: shuffle seed (masks follow TensorFlow's global seed).
+        seed: seed of the shuffle and of the masks (batch `i` is masked with the stateless
+            seed `(seed, i)`, so the same seed gives the same batches); None draws one from
+            NumPy's global generator.
         repeat: repeat forever.
 
     Returns:
@@ -183,17 +208,18 @@ def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_r
     batches = classification_dataset(examples, tokenizer, max_length=max_length,
                                      batch_size=batch_size, shuffle=shuffle, seed=seed,
                                      buckets=None, group_by_length=True, repeat=repeat)
-    mask = (_whole_word_masking(tokenizer, mask_rate) if whole_word
-            else _masking(mask_generator(tokenizer, mask_rate)))
+    mask = _masking(tokenizer, mask_rate, whole_word,
+                    np.random.randint(2**31 - 1) if seed is None else seed)
 
-    def with_masks(inputs, labels):
-        features, mask_ids, mask_weights = mask(inputs)
+    def with_masks(index, batch):
+        inputs, labels = batch
+        features, mask_ids, mask_weights = mask(index, inputs)
         if next_sentence:
             return (features, {"mlm": mask_ids, "nsp": labels},
                     {"mlm": mask_weights, "nsp": tf.ones_like(labels, tf.float32)})
         return features, mask_ids, mask_weights
 
-    return batches.map(with_masks, num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.enumerate().map(with_masks, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def causal_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, shuffle=True,

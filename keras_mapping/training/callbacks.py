@@ -84,7 +84,7 @@ class GradualUnfreezing(keras.callbacks.Callback):
     block the embeddings, unless `freeze_embeddings` (or frozen blocks lie between). Keras builds an optimizer for the variables it first sees,
     so call `build_optimizer(model)` after `compile` and before `fit`: it creates the
     optimizer's slots for every variable that will ever train. The round's setting is applied
-    at the start of each round (also when `BackupAndRestore` resumes a run midway), and the
+    at the start of each round (also when a killed run resumes midway), and the
     train step is traced anew for the new set of trainable weights.
 
     Args:

@@ -2,8 +2,8 @@
 
 `finetune(FinetuneConfig(...))` reads the data, builds the classifier from a preset, trains it
 with `model.fit` and leaves a model directory (see `keras_mapping.checkpoints.model_dir`).
-A run that is killed resumes from its last evaluation round when started again with the same
-config and output directory.
+A run that is killed resumes from its last checkpoint (every `checkpoint_every` steps and at
+each evaluation round) when started again with the same config and output directory.
 """
 
 import math
@@ -31,8 +31,8 @@ from keras_mapping.training.distribute import STRATEGIES, as_distributable, crea
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
                                               resolve_precision, restores_dtype_policy)
-from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_output_directory,
-                                              completed_rounds)
+from keras_mapping.training.resumable import resumable_fit, saved_step
+from keras_mapping.training.run_state import RUN_STATE_DIR, Recipe, check_output_directory
 from keras_mapping.training.scoring import target_log_probabilities
 
 FINETUNE_STRATEGIES = tuple(name for name in STRATEGIES if name != "multi-worker")
@@ -106,6 +106,8 @@ class FinetuneConfig(Recipe):
             few length buckets, since XLA compiles each shape anew).
         evaluations_per_epoch: validation rounds per epoch; each round is a Keras epoch,
             a checkpoint for resuming, and a candidate for the best weights.
+        checkpoint_every: steps between checkpoints within a round, from which a killed run
+            resumes (0: at round ends only). See `keras_mapping.training.resumable`.
         early_stopping_patience: stop after this many rounds without a better validation
             accuracy; None never stops early.
         max_train_examples: use only the first N training examples (quick runs).
@@ -149,6 +151,7 @@ class FinetuneConfig(Recipe):
     precision: str = "auto"
     jit_compile: bool = False
     evaluations_per_epoch: int = 3
+    checkpoint_every: int = 100
     early_stopping_patience: int | None = None
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
@@ -170,6 +173,7 @@ class FinetuneConfig(Recipe):
             "freeze": self.freeze >= 0,
             "gradual_unfreezing": self.gradual_unfreezing >= 0,
             "evaluations_per_epoch": self.evaluations_per_epoch >= 1,
+            "checkpoint_every": self.checkpoint_every >= 0,
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "dropout": 0 <= self.dropout < 1,
         }
@@ -307,26 +311,31 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
              f"{rounds} rounds of global batches of {global_batch_size} on {replicas} "
              f"replica(s); learning rate {config.learning_rate:g}; precision {precision}")
 
-    backup = state / "backup"
-    done_rounds = completed_rounds(backup)
+    checkpoints = state / "checkpoints"
+    resumed_at = saved_step(checkpoints)
     # Without XLA, Keras traces a shape-generic step after the second shape, so batches can
     # be as long as their longest member; XLA compiles per shape, so shapes are bucketed.
     buckets = "auto" if config.jit_compile else None
-    train_data = classification_dataset(
-        train, tokenizer, max_length=config.max_length, batch_size=global_batch_size,
-        shuffle=True, seed=config.seed, group_by_length=True, repeat=True, buckets=buckets,
-        deterministic=True if config.deterministic else None,
-    ).skip(done_rounds * steps_per_round)
+
+    def train_batches(step):
+        batches = classification_dataset(
+            train, tokenizer, max_length=config.max_length, batch_size=global_batch_size,
+            shuffle=True, seed=config.seed, group_by_length=True, repeat=True,
+            buckets=buckets, deterministic=True if config.deterministic else None)
+        return (as_distributable(batches) if replicas > 1 else batches).skip(step)
+
     validation_data = classification_dataset(
         validation, tokenizer, max_length=config.max_length, batch_size=64 * replicas,
         buckets=buckets)
     if replicas > 1:
-        train_data, validation_data = map(as_distributable, (train_data, validation_data))
+        validation_data = as_distributable(validation_data)
+    if resumed_at:
+        print_fn(f"finetune: resuming the killed run at step {resumed_at:,} of "
+                 f"{rounds * steps_per_round:,}")
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     best = BestWeights(state / "best.weights.h5", monitor="val_accuracy")
     run_callbacks = unfreezing + [
-        keras.callbacks.BackupAndRestore(str(backup)),
         StopOnNonFiniteLoss(best),
         best,
         keras.callbacks.CSVLogger(str(logs / "training.csv"), append=True),
@@ -336,10 +345,11 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         run_callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=config.early_stopping_patience))
     fit_started = time.time()
-    model.fit(train_data, validation_data=validation_data, epochs=rounds,
-              steps_per_epoch=steps_per_round, callbacks=run_callbacks + list(callbacks),
-              shuffle=False,  # the pipeline shuffles, seeded
-              verbose=verbose)
+    resumable_fit(model, train_batches, rounds=rounds, steps_per_round=steps_per_round,
+                  directory=checkpoints, checkpoint_every=config.checkpoint_every,
+                  callbacks=run_callbacks + list(callbacks), validation_data=validation_data,
+                  shuffle=False,  # the pipeline shuffles, seeded
+                  verbose=verbose)
     train_seconds = time.time() - fit_started
     best.restore(model)
 
@@ -348,8 +358,7 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     metrics.update(
         train_seconds=round(train_seconds, 1),
         train_examples_per_second=round(
-            min(total_steps - done_rounds * steps_per_round, total_steps)
-            * config.batch_size / max(train_seconds, 1e-9), 1),
+            max(rounds * steps_per_round - resumed_at, 0) * global_batch_size / max(train_seconds, 1e-9), 1),
         best_round=best.best_round,
         method=config.method,
         trainable_parameters=trainable,

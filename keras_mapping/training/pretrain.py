@@ -33,8 +33,8 @@ from keras_mapping.training.callbacks import StopOnNonFiniteLoss
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
                                               resolve_precision, restores_dtype_policy)
-from keras_mapping.training.run_state import (RUN_STATE_DIR, Recipe, check_output_directory,
-                                              completed_rounds)
+from keras_mapping.training.resumable import resumable_fit, saved_step
+from keras_mapping.training.run_state import RUN_STATE_DIR, Recipe, check_output_directory
 from keras_mapping.training.scoring import target_log_probabilities
 
 OBJECTIVES = ("mlm", "mlm+nsp", "causal", "contrastive")
@@ -74,6 +74,8 @@ class PretrainConfig(Recipe):
         temperature: softmax temperature of the contrastive objective.
         validation_share: share of documents held out to measure MLM accuracy and perplexity.
         steps_per_round: steps between validations; each round is also a resume point.
+        checkpoint_every: steps between checkpoints within a round, from which a killed run
+            resumes (0: at round ends only).
         dropout: dropout rate in the backbone.
         seed: seed for weights, data order, held-out documents and masks.
         precision: "auto", "fp32", "bf16" or "fp16".
@@ -97,6 +99,7 @@ class PretrainConfig(Recipe):
     temperature: float = 0.05
     validation_share: float = 0.05
     steps_per_round: int = 200
+    checkpoint_every: int = 100
     dropout: float = 0.1
     seed: int = 42
     precision: str = "auto"
@@ -118,6 +121,7 @@ class PretrainConfig(Recipe):
             "temperature": self.temperature > 0,
             "validation_share": 0 <= self.validation_share < 1,
             "steps_per_round": self.steps_per_round >= 1,
+            "checkpoint_every": self.checkpoint_every >= 0,
             "dropout": 0 <= self.dropout < 1,
             "precision": self.precision in PRECISIONS,
         }
@@ -321,10 +325,6 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     steps_per_round = math.ceil(config.steps / rounds)
     _compile(model, config, rounds * steps_per_round)
 
-    backup = state / "backup"
-    done_rounds = completed_rounds(backup)
-    train_data = _dataset(train, tokenizer, config, seed=config.seed,
-                          repeat=True).skip(done_rounds * steps_per_round)
     validation_data = None
     if len(validation_corpus):
         # Masks drawn once and cached, so every round is measured on the same predictions.
@@ -334,18 +334,25 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     print_fn(f"pretrain: {len(corpus):,} documents, {len(train):,} training examples, "
              f"objective {config.objective}, {model.count_params():,} parameters, "
              f"{rounds * steps_per_round:,} steps in {rounds} rounds; precision {precision}")
+    resumed_at = saved_step(state / "checkpoints")
+    if resumed_at:
+        print_fn(f"pretrain: resuming the killed run at step {resumed_at:,} of "
+                 f"{rounds * steps_per_round:,}")
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     fit_started = time.time()
     # Keras validates without dropout, which makes the contrastive views identical.
     per_round_validation = None if config.objective == "contrastive" else validation_data
-    model.fit(train_data, validation_data=per_round_validation, epochs=rounds,
-              steps_per_epoch=steps_per_round,
-              callbacks=[keras.callbacks.BackupAndRestore(str(backup)),
-                         StopOnNonFiniteLoss(),
-                         keras.callbacks.CSVLogger(str(logs / "training.csv"), append=True),
-                         *callbacks],
-              shuffle=False, verbose=verbose)
+
+    def train_batches(step):
+        return _dataset(train, tokenizer, config, seed=config.seed, repeat=True).skip(step)
+
+    resumable_fit(model, train_batches, rounds=rounds, steps_per_round=steps_per_round,
+                  directory=state / "checkpoints", checkpoint_every=config.checkpoint_every,
+                  callbacks=[StopOnNonFiniteLoss(),
+                             keras.callbacks.CSVLogger(str(logs / "training.csv"), append=True),
+                             *callbacks],
+                  validation_data=per_round_validation, shuffle=False, verbose=verbose)
     train_seconds = time.time() - fit_started
     if validation_data is None:
         metrics = {}

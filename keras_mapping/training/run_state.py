@@ -1,5 +1,5 @@
-"""The state of a run in its output directory: refusing to mix runs, and how far a killed
-run got (for resuming it)."""
+"""The state of a run in its output directory: refusing to mix runs (a killed run resumes
+through `keras_mapping.training.resumable`)."""
 
 import json
 from dataclasses import asdict, fields
@@ -53,10 +53,3 @@ def check_output_directory(out, recipe, finished_marker):
             f"(differs in: {', '.join(changed)}); rerun it with the same settings to resume, "
             "or choose another --out.")
 
-
-def completed_rounds(backup_dir):
-    """Rounds (Keras epochs) that `keras.callbacks.BackupAndRestore` recorded as done."""
-    metadata = Path(backup_dir) / "training_metadata.json"
-    if metadata.is_file():
-        return int(json.loads(metadata.read_text())["epoch"])
-    return 0

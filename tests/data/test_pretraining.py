@@ -141,3 +141,19 @@ def test_whole_word_masking_predicts_every_piece_of_a_chosen_word(tokenizer):
         chosen_counts.append(sum(word <= chosen for word in words))
     # tensorflow-text rounds each row's number of selections up: ceil(0.3 * 7 words) = 3.
     assert set(chosen_counts) <= {2, 3} and np.mean(chosen_counts) > 2
+
+
+@pytest.mark.parametrize("whole_word", [False, True])
+def test_the_same_seed_gives_the_same_masks_in_a_rebuilt_pipeline(tokenizer, whole_word):
+    texts = from_lists([" ".join(np.random.default_rng(i).choice(WORDS, 12)) for i in range(32)],
+                       [0] * 32)
+
+    def first_batches(seed):
+        dataset = masked_lm_dataset(texts, tokenizer, batch_size=8, mask_rate=0.3, seed=seed,
+                                    whole_word=whole_word, repeat=True)
+        return [batch[0]["token_ids"].numpy() for batch in dataset.take(6)]
+
+    for a, b in zip(first_batches(3), first_batches(3)):
+        np.testing.assert_array_equal(a, b)
+    assert any(a.shape != b.shape or (a != b).any()
+               for a, b in zip(first_batches(3), first_batches(4)))

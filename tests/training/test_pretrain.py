@@ -125,9 +125,7 @@ def test_vocabulary_training_and_causal_need_a_fresh_model():
         PretrainConfig(corpus=["x.txt"], init_from="minilm_l6", objective="causal")
 
 
-def test_a_killed_run_resumes_from_its_last_round(corpus_file, tmp_path):
-    import keras
-
+def test_a_killed_run_resumes_at_its_last_checkpoint_and_matches(corpus_file, tmp_path):
     class Crash(Exception):
         pass
 
@@ -136,22 +134,29 @@ def test_a_killed_run_resumes_from_its_last_round(corpus_file, tmp_path):
             self.epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == 2 and batch == 5:
+            if self.epoch == 2 and batch == 5:  # step 46
                 raise Crash()
 
+    # Dropout on: the masks' random state is restored along with the weights.
+    settings = dict(steps=60, steps_per_round=20, checkpoint_every=4, dropout=0.1)
+    pretrain(tiny_config(corpus_file, tmp_path / "straight", **settings), verbose=0)
     out = tmp_path / "resumed"
-    config = tiny_config(corpus_file, out, steps=60, steps_per_round=20)
+    config = tiny_config(corpus_file, out, **settings)
     with pytest.raises(Crash):
         pretrain(config, callbacks=[CrashInRound()], verbose=0)
     assert not (out / "config.json").exists()  # an unfinished run does not look finished
-    started = []
+    started, printed = [], []
 
     class Rounds(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             started.append(epoch)
 
-    pretrain(config, callbacks=[Rounds()], verbose=0)
+    pretrain(config, callbacks=[Rounds()], verbose=0, print_fn=printed.append)
     assert started == [2]
+    assert "pretrain: resuming the killed run at step 44 of 60" in printed
     with open(out / "logs" / "training.csv") as handle:
         assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
     assert (out / "config.json").is_file()
+    straight = BertBackbone.from_preset(str(tmp_path / "straight")).get_weights()
+    for a, b in zip(straight, BertBackbone.from_preset(str(out)).get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
