@@ -62,3 +62,17 @@ def run_layer_test(layer_cls, init_kwargs, call_inputs, expected_output_shape, t
     finally:
         keras.config.set_dtype_policy("float32")
     return layer
+
+
+class AtStep(keras.callbacks.Callback):
+    """Calls `action(model)` after training step `step` (counted from 1 within this `fit`):
+    something that happens to a run midway, such as a crash or a poisoned weight."""
+
+    def __init__(self, step, action):
+        super().__init__()
+        self.step, self.action, self.steps = step, action, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps == self.step:
+            self.action(self.model)

@@ -22,30 +22,40 @@ def _argument_docs(cls):
     return docs
 
 
+# Other spellings users bring from other tools.
+FLAG_ALIASES = {"precision": ("--mixed-precision",)}
+
+
 def _add_config_flags(parser, config_cls):
     """One flag per field of a config dataclass, typed and documented from the class."""
     docs = _argument_docs(config_cls)
     for field in dataclasses.fields(config_cls):
-        flag = "--" + field.name.replace("_", "-")
+        flags = ("--" + field.name.replace("_", "-"), *FLAG_ALIASES.get(field.name, ()))
         # The field's own default, not an instance's: a recipe may fill unset (None) fields
         # from other settings (the method's learning rate), which a flag default would hide.
         default = (field.default_factory() if field.default_factory is not dataclasses.MISSING
                    else field.default)
         help_text = f"{docs.get(field.name, '')} (default: {default})"
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text)
             continue
         if isinstance(default, list):
-            parser.add_argument(flag, nargs="+", default=default, required=not default,
+            parser.add_argument(*flags, nargs="+", default=default, required=not default,
                                 help=f"{docs.get(field.name, '')} (default: "
                                      f"{' '.join(map(str, default)) or 'none'})",
                                 metavar=field.name.upper())
             continue
         kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
         kind = kind if kind in (int, float) else str
-        parser.add_argument(flag, type=kind, default=default, help=help_text,
+        parser.add_argument(*flags, type=kind, default=default, help=help_text,
                             metavar=field.name.upper())
+
+
+def _add_bad_bytes_flag(parser):
+    parser.add_argument("--on-bad-bytes", default="error", choices=("error", "replace"),
+                        help="Bytes that are not UTF-8 in input files: stop with the file and "
+                             "line (error), or read them as U+FFFD (replace).")
 
 
 def _demo(arguments):
@@ -89,11 +99,13 @@ def _evaluate(arguments):
     from keras_mapping.training.inference import evaluate
 
     metrics = evaluate(arguments.model, arguments.dataset, arguments.split,
-                       data_dir=arguments.data_dir, max_examples=arguments.max_examples)
+                       data_dir=arguments.data_dir, max_examples=arguments.max_examples,
+                       on_bad_bytes=arguments.on_bad_bytes)
     print(json.dumps(metrics))
 
 
 def _predict(arguments):
+    from keras_mapping.data.readers import text_lines
     from keras_mapping.training.inference import predict
 
     if not arguments.texts and not arguments.input:
@@ -101,10 +113,9 @@ def _predict(arguments):
     if arguments.input:
         if not os.path.isfile(arguments.input):
             raise FileNotFoundError(f"--input file '{arguments.input}' does not exist.")
-        with open(arguments.input, encoding="utf-8") as file:
-            texts = (line.rstrip("\n") for line in file)
-            for row in predict(arguments.model, texts):
-                print(json.dumps(row, ensure_ascii=False))
+        texts = text_lines(arguments.input, on_bad_bytes=arguments.on_bad_bytes)
+        for row in predict(arguments.model, texts):
+            print(json.dumps(row, ensure_ascii=False))
         return
     for row in predict(arguments.model, arguments.texts):
         print(json.dumps(row, ensure_ascii=False))
@@ -170,6 +181,7 @@ def build_parser():
                           help="Overrides $KERAS_MAPPING_DATA_DIR.")
     evaluate.add_argument("--max-examples", type=int, default=None,
                           help="Evaluate only the first N examples.")
+    _add_bad_bytes_flag(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     predict = verbs.add_parser(
@@ -179,6 +191,7 @@ def build_parser():
     predict.add_argument("--input", default=None,
                          help="A UTF-8 file with one text per line (streamed).")
     predict.add_argument("texts", nargs="*", help="Texts to classify.")
+    _add_bad_bytes_flag(predict)
     predict.set_defaults(run=_predict)
 
     export = verbs.add_parser(

@@ -8,6 +8,8 @@ that is not UTF-8 text stops the read with the file and line.
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras_mapping.data.readers import check_bad_bytes, text_lines
+
 
 class CorpusError(ValueError):
     """A corpus that cannot be used, with the file (and line) at fault."""
@@ -28,24 +30,26 @@ class Corpus:
         return len(self.documents)
 
 
-def _lines(path):
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if b"\x00" in raw:
+def _lines(path, on_bad_bytes):
+    try:
+        for number, line in enumerate(text_lines(path, on_bad_bytes=on_bad_bytes), start=1):
+            if "\x00" in line:
                 raise CorpusError(f"{path}:{number}: NUL byte; this looks like a binary file, "
                                   "not UTF-8 text.")
-            try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as error:
-                raise CorpusError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte "
-                                  f"{error.start}).") from None
+            yield number, line
+    except CorpusError:
+        raise
+    except ValueError as error:  # undecodable bytes, named by file and line
+        raise CorpusError(str(error)) from None
 
 
-def read_corpus(paths):
+def read_corpus(paths, on_bad_bytes="error"):
     """Reads documents from files (or every `*.txt` file in given folders, sorted).
 
     Args:
         paths: file or folder paths.
+        on_bad_bytes: "error" stops at bytes that are not UTF-8, naming the file and line;
+            "replace" reads them as U+FFFD.
 
     Returns:
         A `Corpus`.
@@ -62,6 +66,7 @@ def read_corpus(paths):
     >>> read_corpus([folder / "a.txt"]).documents
     (('First one.', 'Its sequel.'), ('Another story.',))
     """
+    check_bad_bytes(on_bad_bytes)
     files = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -78,7 +83,7 @@ def read_corpus(paths):
     documents, sources = [], []
     for path in files:
         current = []
-        for number, line in _lines(path):
+        for number, line in _lines(path, on_bad_bytes):
             text = line.strip()
             if text:
                 current.append(text)

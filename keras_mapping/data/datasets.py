@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from keras_mapping.data.readers import FORMATS, LabelVocabulary, from_lists, read_table
+from keras_mapping.data.readers import (FORMATS, LabelVocabulary, check_bad_bytes, from_lists,
+                                        read_table)
 
 DATA_DIR_VARIABLE = "KERAS_MAPPING_DATA_DIR"
 
@@ -115,7 +116,8 @@ def _tfds_reader(name, text_column, label_column, data_dir, max_examples):
     return read
 
 
-def _local_or_tfds_reader(name, text_column, label_column, data_dir, max_examples):
+def _local_or_tfds_reader(name, text_column, label_column, data_dir, max_examples,
+                          on_bad_bytes):
     root = data_dir or os.environ.get(DATA_DIR_VARIABLE)
     tfds_read = None
 
@@ -123,7 +125,8 @@ def _local_or_tfds_reader(name, text_column, label_column, data_dir, max_example
         nonlocal tfds_read
         path = Path(root) / name / f"{split}.tsv" if root else None
         if path is not None and path.is_file():
-            return read_table(path, text_column, label_column, label_vocabulary=vocabulary)
+            return read_table(path, text_column, label_column, label_vocabulary=vocabulary,
+                              on_bad_bytes=on_bad_bytes)
         if tfds_read is None:
             tfds_read = _tfds_reader(LOCAL_DATASETS[name], text_column, label_column, data_dir,
                                      max_examples)
@@ -145,7 +148,7 @@ def _split_file(folder, split):
 
 
 def load_splits(dataset, splits=("train", "validation"), text_column=None, label_column=None,
-                data_dir=None, max_examples=None, label_vocabulary=None):
+                data_dir=None, max_examples=None, label_vocabulary=None, on_bad_bytes="error"):
     """Loads labeled text splits of a dataset given by name or folder.
 
     `dataset` is one of:
@@ -173,6 +176,8 @@ def load_splits(dataset, splits=("train", "validation"), text_column=None, label
             (files are still read and checked in full; TFDS stops reading early).
         label_vocabulary: a `LabelVocabulary` for every split, e.g. the one stored with a
             trained model; defaults to the train split's.
+        on_bad_bytes: for files: "error" stops at undecodable bytes, naming the file and
+            line; "replace" reads them as U+FFFD.
 
     Returns:
         A dict from split name to `LabeledTexts`, in the order of `splits`.
@@ -193,11 +198,13 @@ def load_splits(dataset, splits=("train", "validation"), text_column=None, label
     """
     if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
         raise ValueError(f"max_examples must be a positive integer or None, not {max_examples!r}")
+    check_bad_bytes(on_bad_bytes)
     if isinstance(splits, str):  # one split name, not a sequence of one-letter splits
         splits = (splits,)
     name = str(dataset)
     if name in LOCAL_DATASETS:
-        read = _local_or_tfds_reader(name, text_column, label_column, data_dir, max_examples)
+        read = _local_or_tfds_reader(name, text_column, label_column, data_dir, max_examples,
+                                     on_bad_bytes)
         label_vocabulary = label_vocabulary or LabelVocabulary.from_names(
             KNOWN_DATASETS[LOCAL_DATASETS[name]].label_names)
     elif Path(name).expanduser().is_dir():
@@ -205,7 +212,7 @@ def load_splits(dataset, splits=("train", "validation"), text_column=None, label
 
         def read(split, vocabulary):
             return read_table(_split_file(folder, split), text_column, label_column,
-                              label_vocabulary=vocabulary)
+                              label_vocabulary=vocabulary, on_bad_bytes=on_bad_bytes)
     else:
         read = _tfds_reader(name, text_column, label_column, data_dir, max_examples)
     loaded = {}

@@ -37,6 +37,24 @@ def tokenized_dataset(examples, tokenizer, max_length):
             .unbatch())
 
 
+def truncated_count(examples, tokenizer, max_length):
+    """How many examples hold more tokens than `max_length` leaves after `[CLS]` and the
+    `[SEP]`s, so that the packer cuts them.
+
+    Example:
+    >>> from keras_mapping.data import from_lists
+    >>> from keras_mapping.tokenizers import BertTokenizer
+    >>> tokenizer = BertTokenizer.from_preset("minilm_l6")
+    >>> truncated_count(from_lists(["a short one", "a b c d e f g h"], [0, 1]), tokenizer, 8)
+    1
+    """
+    room = max_length - (2 if examples.text_pairs is None else 3)
+    lengths = tokenized_dataset(examples, tokenizer, max_length).map(
+        lambda segments, label: tf.add_n([tf.shape(segment)[0] for segment in segments]),
+        num_parallel_calls=tf.data.AUTOTUNE).batch(TOKENIZE_CHUNK)
+    return int(sum(int(tf.reduce_sum(tf.cast(batch > room, tf.int32))) for batch in lengths))
+
+
 def _length_key(boundaries):
     """Groups by bucket index, or by exact packed length when there are no boundaries."""
     boundaries = None if boundaries is None else tf.constant(boundaries, tf.int32)

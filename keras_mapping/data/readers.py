@@ -241,6 +241,14 @@ def from_lists(texts, labels, label_names=None, *, text_pairs=None, label_vocabu
     return LabeledTexts(texts, ids, list(vocabulary.names), source, text_pairs, vocabulary)
 
 
+BAD_BYTES = ("error", "replace")
+
+
+def check_bad_bytes(on_bad_bytes):
+    if on_bad_bytes not in BAD_BYTES:
+        raise ValueError(f"on_bad_bytes must be 'error' or 'replace', not {on_bad_bytes!r}")
+
+
 def _decoded_lines(file, path, encoding, on_bad_bytes):
     errors = "strict" if on_bad_bytes == "error" else "replace"
     for number, raw in enumerate(file, start=1):
@@ -249,10 +257,32 @@ def _decoded_lines(file, path, encoding, on_bad_bytes):
         except UnicodeDecodeError as error:
             raise ValueError(
                 f"{path}:{number}: invalid {encoding.upper()} (byte {raw[error.start]:#04x} at "
-                f"offset {error.start}: {error.reason}); pass on_bad_bytes='replace' to read it "
-                "with U+FFFD in its place") from None
+                f"offset {error.start}: {error.reason}); to read it with U+FFFD in its place, "
+                "pass --on-bad-bytes replace (on_bad_bytes='replace' in Python)") from None
         # Spreadsheet tools start files with a byte order mark, which would rename column one.
         yield line.removeprefix("\ufeff") if number == 1 else line
+
+
+def text_lines(path, encoding="utf-8", on_bad_bytes="error"):
+    """Yields the lines of a text file one at a time, without their line ends, streaming it.
+
+    Args:
+        path: the file.
+        encoding: its encoding.
+        on_bad_bytes: "error" stops at undecodable bytes, naming the file and line;
+            "replace" reads them as U+FFFD.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "texts.txt"
+    >>> _ = path.write_bytes(b"caf\\xc3\\xa9\\r\\nbad \\xff\\n")
+    >>> list(text_lines(path, on_bad_bytes="replace"))
+    ['café', 'bad \ufffd']
+    """
+    check_bad_bytes(on_bad_bytes)
+    with open(path, "rb") as file:
+        for line in _decoded_lines(file, path, encoding, on_bad_bytes):
+            yield line.removesuffix("\n").removesuffix("\r")
 
 
 def _tsv_records(lines, path):
@@ -388,8 +418,7 @@ def read_table(path, text_column=None, label_column=None, text_pair_column=None,
     if suffix not in _RECORDS:
         raise ValueError(f"{path}: unsupported file type {path.suffix!r}; supported: "
                          f"{', '.join(sorted(FORMATS))}")
-    if on_bad_bytes not in ("error", "replace"):
-        raise ValueError(f"on_bad_bytes must be 'error' or 'replace', not {on_bad_bytes!r}")
+    check_bad_bytes(on_bad_bytes)
     if "\n".encode(encoding) != b"\n":
         raise ValueError(f"{path}: encoding {encoding!r} is not ASCII-compatible; re-encode the "
                          "file as UTF-8")

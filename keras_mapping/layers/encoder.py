@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mapping.layers.activations import gelu_exact
 from keras_mapping.layers.attention import MultiHeadAttention
 from keras_mapping.layers.initializers import clone_initializer
 from keras_mapping.layers.peft import (LORA_ATTENTION_TARGETS, LORA_TARGETS, BottleneckAdapter,
@@ -85,7 +86,9 @@ class TransformerEncoder(keras.layers.Layer):
         self.num_heads = num_heads
         self.dropout = dropout
         self.attention_dropout = dropout if attention_dropout is None else attention_dropout
-        self.activation = keras.activations.get(activation)
+        # "gelu" is the exact GELU; ours computes it about 3x faster than Keras' (see there).
+        self.activation = keras.activations.get(
+            gelu_exact if activation == "gelu" else activation)
         self.layer_norm_epsilon = layer_norm_epsilon
         self.norm_first = norm_first
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

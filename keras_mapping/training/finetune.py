@@ -18,6 +18,8 @@ import numpy as np
 from keras_mapping.checkpoints import model_dir, resolve_preset
 from keras_mapping.checkpoints.bert_layout import read_config
 from keras_mapping.data import classification_dataset, load_splits
+from keras_mapping.data.pipelines import truncated_count
+from keras_mapping.data.readers import check_bad_bytes
 from keras_mapping.models import BertBackbone, BertTextClassifier
 from keras_mapping.checkpoints.task_weights import (TASK_WEIGHTS_FILE, base_fingerprint,
                                                     save_task_weights)
@@ -27,7 +29,7 @@ from keras_mapping.models.peft import (METHODS, merge_lora, peft_options, select
                                        trainable_parameters)
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training.callbacks import BestWeights, GradualUnfreezing, StopOnNonFiniteLoss
-from keras_mapping.training.distribute import STRATEGIES, as_distributable, create_strategy
+from keras_mapping.training.distribute import FIT_STRATEGIES, as_distributable, create_strategy
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
                                               resolve_precision, restores_dtype_policy)
@@ -35,7 +37,6 @@ from keras_mapping.training.resumable import resumable_fit, saved_step
 from keras_mapping.training.run_state import RUN_STATE_DIR, Recipe, check_output_directory
 from keras_mapping.training.scoring import target_log_probabilities
 
-FINETUNE_STRATEGIES = tuple(name for name in STRATEGIES if name != "multi-worker")
 # Epochs and peak learning rate per method, where the recipe leaves them unset. The pieces
 # parameter-efficient methods train start at or near zero and are few: they take larger
 # steps and more of them (recipe search 4 and 5 in BENCHMARKS.md).
@@ -64,6 +65,8 @@ class FinetuneConfig(Recipe):
         text_column: text column of file datasets.
         label_column: label column of file datasets.
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR` (and TFDS's data folder).
+        on_bad_bytes: bytes that are not UTF-8 in data files: "error" stops, naming the file
+            and line; "replace" reads them as U+FFFD.
         epochs: passes over the training data; fractions allowed (0.5 = half an epoch).
             None takes the method's default (`METHOD_RECIPES`: 2.5 for full fine-tuning,
             4 for the parameter-efficient methods).
@@ -126,6 +129,7 @@ class FinetuneConfig(Recipe):
     text_column: str | None = None
     label_column: str | None = None
     data_dir: str | None = None
+    on_bad_bytes: str = "error"
     epochs: float | None = None
     batch_size: int = 128
     learning_rate: float | None = None
@@ -180,14 +184,15 @@ class FinetuneConfig(Recipe):
         for name, valid in checks.items():
             if not valid:
                 raise ValueError(f"Invalid `{name}`: {getattr(self, name)!r}.")
+        check_bad_bytes(self.on_bad_bytes)
         if self.pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {self.pooling!r}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"`precision` must be one of {PRECISIONS}, got "
                              f"{self.precision!r}.")
         self.peft_options()  # checks the method and its settings
-        if self.strategy not in FINETUNE_STRATEGIES:
-            raise ValueError(f"`strategy` must be one of {FINETUNE_STRATEGIES} for finetune, "
+        if self.strategy not in FIT_STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {FIT_STRATEGIES} for finetune, "
                              f"got {self.strategy!r}.")
         if self.gradual_unfreezing and self.method != "full":
             raise ValueError(f"`gradual_unfreezing` unfreezes whole blocks, which "
@@ -257,6 +262,20 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         raise ValueError(f"`max_length={config.max_length}` is above the {positions} positions "
                          f"of preset '{config.preset}'; use at most {positions}.")
     check_output_directory(config.out, config.to_dict(), model_dir.MODEL_FILE)
+    # The data is read and checked before anything is written, so bad data leaves no run.
+    splits = load_splits(config.dataset, text_column=config.text_column,
+                         label_column=config.label_column, data_dir=config.data_dir,
+                         on_bad_bytes=config.on_bad_bytes)
+    train, validation = splits["train"], splits["validation"]
+    if config.max_train_examples:
+        train = train.head(config.max_train_examples)
+    if config.max_eval_examples:
+        validation = validation.head(config.max_eval_examples)
+    if train.label_vocabulary.num_classes < 2:
+        raise ValueError(f"{train.source}: the training data holds "
+                         f"{train.label_vocabulary.num_classes} label "
+                         f"({', '.join(map(repr, train.label_names))}); a classifier needs at "
+                         "least 2.")
     out = Path(config.out)
     state = out / RUN_STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
@@ -270,13 +289,6 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     precision = resolve_precision(config.precision)
     keras.config.set_dtype_policy(PRECISION_POLICIES[precision])
 
-    splits = load_splits(config.dataset, text_column=config.text_column,
-                         label_column=config.label_column, data_dir=config.data_dir)
-    train, validation = splits["train"], splits["validation"]
-    if config.max_train_examples:
-        train = train.head(config.max_train_examples)
-    if config.max_eval_examples:
-        validation = validation.head(config.max_eval_examples)
     num_classes = train.label_vocabulary.num_classes
     tokenizer = BertTokenizer.from_preset(config.preset)
     global_batch_size = config.batch_size * replicas
@@ -304,6 +316,12 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
                                             min_frozen_layers=config.freeze,
                                             freeze_embeddings=config.freeze_embeddings)]
             unfreezing[0].build_optimizer(model)
+    truncated = {split: truncated_count(examples, tokenizer, config.max_length)
+                 for split, examples in (("train", train), ("validation", validation))}
+    if any(truncated.values()):
+        print_fn(f"finetune: {truncated['train']:,} training and {truncated['validation']:,} "
+                 f"validation texts are longer than max_length={config.max_length} tokens "
+                 "and are truncated")
     trainable, total = trainable_parameters(model), model.count_params()
     print_fn(f"finetune: {len(train):,} training / {len(validation):,} validation examples, "
              f"{num_classes} classes; method {config.method}: {trainable:,} of {total:,} "
@@ -360,6 +378,8 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         train_examples_per_second=round(
             max(rounds * steps_per_round - resumed_at, 0) * global_batch_size / max(train_seconds, 1e-9), 1),
         best_round=best.best_round,
+        truncated_train_examples=truncated["train"],
+        truncated_validation_examples=truncated["validation"],
         method=config.method,
         trainable_parameters=trainable,
         total_parameters=total,

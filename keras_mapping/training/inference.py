@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_mapping.checkpoints.model_dir import load_classifier
 from keras_mapping.data import classification_dataset, from_lists, load_splits
+from keras_mapping.data.pipelines import truncated_count
 from keras_mapping.training.finetune import evaluation_metrics
 
 EVAL_BATCH_SIZE = 64
@@ -13,7 +14,7 @@ WARMUP_BATCHES = 3
 
 
 def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
-             max_examples=None):
+             max_examples=None, on_bad_bytes="error"):
     """Accuracy, macro F1, loss, throughput and confusion matrix of a model directory on a
     dataset split (read with the model's own label vocabulary).
 
@@ -23,12 +24,14 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
         split: the split to evaluate.
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR`.
         max_examples: evaluate only the first N examples.
+        on_bad_bytes: "error" or "replace", for undecodable bytes in data files.
     """
     bundle = load_classifier(model_directory)
     config = bundle.training_config
     examples = load_splits(dataset, splits=(split,), text_column=config.get("text_column"),
                            label_column=config.get("label_column"), data_dir=data_dir,
-                           label_vocabulary=bundle.labels, max_examples=max_examples)[split]
+                           label_vocabulary=bundle.labels, max_examples=max_examples,
+                           on_bad_bytes=on_bad_bytes)[split]
     data = classification_dataset(examples, bundle.tokenizer, max_length=bundle.max_length,
                                   batch_size=EVAL_BATCH_SIZE, buckets=None)
     # Keras traces a length-generic graph once it has seen two batch lengths; tracing it
@@ -39,6 +42,8 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
     seconds = time.time() - started
     metrics = evaluation_metrics(logits, examples.labels, bundle.labels.num_classes)
     metrics.update(examples_per_second=round(len(examples) / max(seconds, 1e-9), 1),
+                   truncated_examples=truncated_count(examples, bundle.tokenizer,
+                                                      bundle.max_length),
                    label_names=list(bundle.labels.names), split=split, dataset=dataset)
     return metrics
 

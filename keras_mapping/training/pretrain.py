@@ -22,7 +22,7 @@ from keras_mapping.checkpoints import model_dir
 from keras_mapping.data.corpus import CorpusError, read_corpus
 from keras_mapping.data.pretraining import (causal_lm_dataset, contrastive_dataset,
                                            masked_lm_dataset, next_sentence_pairs)
-from keras_mapping.data.readers import LabeledTexts
+from keras_mapping.data.readers import BAD_BYTES, LabeledTexts
 from keras_mapping.models import (ARCHITECTURES, BertBackbone, BertMaskedLM, BertPretrainer,
                                   BertSimCSE)
 from keras_mapping.models.bert.task import sparse_logits_loss
@@ -30,6 +30,7 @@ from keras_mapping.models.gpt import GPTBackbone, GPTCausalLM
 from keras_mapping.models.task import token_cross_entropy
 from keras_mapping.tokenizers import BertTokenizer, train_wordpiece_vocabulary
 from keras_mapping.training.callbacks import StopOnNonFiniteLoss
+from keras_mapping.training.distribute import FIT_STRATEGIES, as_distributable, create_strategy
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
                                               resolve_precision, restores_dtype_policy)
@@ -64,7 +65,7 @@ class PretrainConfig(Recipe):
             otherwise BERT's uncased vocabulary is used).
         vocab_size: size of that vocabulary.
         steps: training steps.
-        batch_size: sequences per step.
+        batch_size: sequences per step and replica.
         learning_rate: peak learning rate (linear warmup, then linear decay).
         warmup_ratio: fraction of steps warming up.
         weight_decay: AdamW weight decay (not on LayerNorm and biases).
@@ -79,6 +80,12 @@ class PretrainConfig(Recipe):
         dropout: dropout rate in the backbone.
         seed: seed for weights, data order, held-out documents and masks.
         precision: "auto", "fp32", "bf16" or "fp16".
+        on_bad_bytes: bytes that are not UTF-8 in the corpus: "error" stops, naming the file
+            and line; "replace" reads them as U+FFFD.
+        strategy: where to compute, as for `finetune`: "auto", "default", "mirrored" or
+            "tpu"; `batch_size` is then per replica. (Contrastive in-batch negatives come
+            from each replica's share of the batch.)
+        tpu: the TPU's address for "tpu".
     """
 
     corpus: list = field(default_factory=list)
@@ -103,6 +110,9 @@ class PretrainConfig(Recipe):
     dropout: float = 0.1
     seed: int = 42
     precision: str = "auto"
+    on_bad_bytes: str = "error"
+    strategy: str = "auto"
+    tpu: str | None = None
 
     def __post_init__(self):
         self.corpus = [str(path) for path in self.corpus]
@@ -124,6 +134,8 @@ class PretrainConfig(Recipe):
             "checkpoint_every": self.checkpoint_every >= 0,
             "dropout": 0 <= self.dropout < 1,
             "precision": self.precision in PRECISIONS,
+            "on_bad_bytes": self.on_bad_bytes in BAD_BYTES,
+            "strategy": self.strategy in FIT_STRATEGIES,
         }
         expected = {
             "objective": f"one of {OBJECTIVES}",
@@ -131,6 +143,8 @@ class PretrainConfig(Recipe):
             "train_vocab": "no vocabulary training when continuing from init_from",
             "init_from": "no init_from for the causal objective (BERT checkpoints are "
                          "bidirectional encoders)",
+            "on_bad_bytes": f"one of {BAD_BYTES}",
+            "strategy": f"one of {FIT_STRATEGIES}",
         }
         for name, valid in checks.items():
             if not valid:
@@ -252,16 +266,17 @@ def contrastive_metrics(model, dataset):
             "sentences": int(total)}
 
 
-def _dataset(examples, tokenizer, config, **options):
+def _dataset(examples, tokenizer, config, batch_size, **options):
     if config.objective == "contrastive":
         return contrastive_dataset(examples, tokenizer, max_length=config.max_length,
-                                   batch_size=config.batch_size, **options)
+                                   batch_size=batch_size, **options)
     if config.objective == "causal":
         return causal_lm_dataset(examples, tokenizer, max_length=config.max_length,
-                                 batch_size=config.batch_size, **options)
+                                 batch_size=batch_size, **options)
     return masked_lm_dataset(examples, tokenizer, max_length=config.max_length,
-                             batch_size=config.batch_size, mask_rate=config.mask_rate,
-                             whole_word=config.whole_word, next_sentence=config.objective == "mlm+nsp", **options)
+                             batch_size=batch_size, mask_rate=config.mask_rate,
+                             whole_word=config.whole_word,
+                             next_sentence=config.objective == "mlm+nsp", **options)
 
 
 def _save_causal_lm(model, tokenizer, out):
@@ -299,18 +314,22 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
         accuracy; for "contrastive" loss and retrieval accuracy) with timings.
     """
     started = time.time()
+    # Before TensorFlow runs anything: some strategies configure the runtime.
+    strategy = create_strategy(config.strategy, config.tpu)
+    replicas = strategy.num_replicas_in_sync
+    global_batch_size = config.batch_size * replicas
     check_output_directory(config.out, config.to_dict(), FINISHED_MARKERS[config.objective])
-    corpus = read_corpus(config.corpus)
+    corpus = read_corpus(config.corpus, on_bad_bytes=config.on_bad_bytes)
     next_sentence = config.objective == "mlm+nsp"
     # NSP draws random sentences from other documents: each side needs two documents.
     train_corpus, validation_corpus = _split_documents(
         corpus, config.validation_share, config.seed, minimum=2 if next_sentence else 1)
     train = _examples(train_corpus, config.objective, config.seed)
-    if len(train) < config.batch_size:
+    if len(train) < global_batch_size:
         raise CorpusError(
             f"The corpus gives {len(train)} training examples ("
             f"{'sentence pairs' if next_sentence else 'sentences'}), fewer than one batch of "
-            f"{config.batch_size}; add text or lower --batch-size.")
+            f"{global_batch_size}; add text or lower --batch-size.")
     # The corpus is checked before anything is written, so a bad one leaves no run behind.
     out = Path(config.out)
     state = out / RUN_STATE_DIR
@@ -320,20 +339,22 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     precision = resolve_precision(config.precision)
     keras.config.set_dtype_policy(PRECISION_POLICIES[precision])
     tokenizer = _tokenizer(config, train_corpus, state)
-    model = build_pretrainer(config, tokenizer)
     rounds = math.ceil(config.steps / config.steps_per_round)
     steps_per_round = math.ceil(config.steps / rounds)
-    _compile(model, config, rounds * steps_per_round)
+    with strategy.scope():
+        model = build_pretrainer(config, tokenizer)
+        _compile(model, config, rounds * steps_per_round)
 
     validation_data = None
     if len(validation_corpus):
         # Masks drawn once and cached, so every round is measured on the same predictions.
         validation_data = _dataset(
             _examples(validation_corpus, config.objective, config.seed + 1), tokenizer,
-            config, shuffle=False).cache()
+            config, global_batch_size, shuffle=False).cache()
     print_fn(f"pretrain: {len(corpus):,} documents, {len(train):,} training examples, "
              f"objective {config.objective}, {model.count_params():,} parameters, "
-             f"{rounds * steps_per_round:,} steps in {rounds} rounds; precision {precision}")
+             f"{rounds * steps_per_round:,} steps in {rounds} rounds of global batches of "
+             f"{global_batch_size} on {replicas} replica(s); precision {precision}")
     resumed_at = saved_step(state / "checkpoints")
     if resumed_at:
         print_fn(f"pretrain: resuming the killed run at step {resumed_at:,} of "
@@ -343,9 +364,13 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     fit_started = time.time()
     # Keras validates without dropout, which makes the contrastive views identical.
     per_round_validation = None if config.objective == "contrastive" else validation_data
+    if replicas > 1 and per_round_validation is not None:
+        per_round_validation = as_distributable(per_round_validation)
 
     def train_batches(step):
-        return _dataset(train, tokenizer, config, seed=config.seed, repeat=True).skip(step)
+        batches = _dataset(train, tokenizer, config, global_batch_size, seed=config.seed,
+                           repeat=True)
+        return (as_distributable(batches) if replicas > 1 else batches).skip(step)
 
     resumable_fit(model, train_batches, rounds=rounds, steps_per_round=steps_per_round,
                   directory=state / "checkpoints", checkpoint_every=config.checkpoint_every,

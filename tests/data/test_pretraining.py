@@ -107,8 +107,12 @@ def test_read_corpus_documents_and_errors(tmp_path):
         read_corpus([binary])
     latin = tmp_path / "latin.txt"
     latin.write_bytes(b"ok\ncaf\xe9\n")
-    with pytest.raises(CorpusError, match=r"latin.txt:2: not valid UTF-8"):
+    with pytest.raises(CorpusError, match=r"latin.txt:2: invalid UTF-8 .*--on-bad-bytes "
+                                          r"replace"):
         read_corpus([latin])
+    assert read_corpus([latin], on_bad_bytes="replace").documents == (("ok", "caf\ufffd"),)
+    with pytest.raises(ValueError, match="on_bad_bytes must be 'error' or 'replace'"):
+        read_corpus([latin], on_bad_bytes="ignore")
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n")
     with pytest.raises(CorpusError, match="holds no text"):

@@ -148,13 +148,16 @@ def test_strategy_errors_and_tpu_configuration(monkeypatch):
                      ("initialize", "resolver")]
 
 
-FINETUNE = """
+TWO_LOGICAL_CPUS = """
 import json, sys
 import numpy as np
 import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+"""
+
+FINETUNE = TWO_LOGICAL_CPUS + """
 from keras_mapping.checkpoints.model_dir import load_classifier
 from keras_mapping.training import FinetuneConfig, finetune
 
@@ -173,16 +176,49 @@ print("losses", json.dumps(losses))
 """
 
 
+def assert_two_replicas_track_one_device(script, arguments, rounds):
+    """Runs `script`, which trains on two logical CPUs and then on one device with the same
+    global batch and prints both runs' losses per round, and checks that the two-replica run
+    learns and tracks the other."""
+    completed = subprocess.run([sys.executable, "-c", script, *map(str, arguments)],
+                               capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "global batches of 16 on 2 replica(s)" in completed.stdout
+    losses = json.loads(completed.stdout.split("losses")[-1])
+    assert len(losses["mirrored"]) == len(losses["default"]) == rounds
+    assert losses["mirrored"][-1] < losses["mirrored"][0]
+    np.testing.assert_allclose(losses["mirrored"], losses["default"], rtol=0.05)
+
+
 def test_finetune_on_two_replicas_tracks_one_device_with_the_same_global_batch(
         tiny_preset, tiny_dataset, tmp_path):
     # Not exact: Keras clips gradients per replica before summing them (global_clipnorm),
     # and averages per-replica means in uneven batches; see BENCHMARKS.md / issue notes.
-    completed = subprocess.run(
-        [sys.executable, "-c", FINETUNE, str(tiny_preset), str(tiny_dataset), str(tmp_path)],
-        capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "on 2 replica(s)" in completed.stdout
-    losses = json.loads(completed.stdout.split("losses")[-1])
-    assert len(losses["mirrored"]) == len(losses["default"]) == 3
-    assert losses["mirrored"][-1] < losses["mirrored"][0]
-    np.testing.assert_allclose(losses["mirrored"], losses["default"], rtol=0.05)
+    assert_two_replicas_track_one_device(FINETUNE, [tiny_preset, tiny_dataset, tmp_path],
+                                         rounds=3)
+
+
+PRETRAIN = TWO_LOGICAL_CPUS + """
+import csv
+from keras_mapping.training import PretrainConfig, pretrain
+
+corpus, out = sys.argv[1:3]
+losses = {}
+for strategy, batch_size in (("mirrored", 8), ("default", 16)):
+    pretrain(PretrainConfig(
+        corpus=[corpus], out=f"{out}/{strategy}", preset="bert_tiny", train_vocab=True,
+        vocab_size=120, steps=40, steps_per_round=10, batch_size=batch_size,
+        learning_rate=2e-3, max_length=16, dropout=0.0, precision="fp32",
+        strategy=strategy), verbose=0)
+    with open(f"{out}/{strategy}/logs/training.csv") as log:
+        losses[strategy] = [float(row["loss"]) for row in csv.DictReader(log)]
+print("losses", json.dumps(losses))
+"""
+
+
+def test_pretrain_on_two_replicas_tracks_one_device(tmp_path):
+    rng = np.random.default_rng(0)
+    words = "the a film story cast plot was is good bad long short".split()
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(" ".join(rng.choice(words, 8)) for _ in range(120)))
+    assert_two_replicas_track_one_device(PRETRAIN, [corpus, tmp_path], rounds=4)

@@ -1,6 +1,5 @@
 import json
 
-import keras
 import numpy as np
 import pytest
 
@@ -8,6 +7,7 @@ from keras_mapping.checkpoints.model_dir import load_classifier
 from keras_mapping.cli.main import main
 from keras_mapping.training import FinetuneConfig, finetune
 from keras_mapping.training.finetune import evaluation_metrics
+from tests.helpers import AtStep
 
 
 def tiny_config(tiny_preset, tiny_dataset, out, **overrides):
@@ -65,18 +65,8 @@ class Crash(Exception):
     pass
 
 
-class CrashAfter(keras.callbacks.Callback):
-    """Dies in the middle of a round, like a killed process (no cleanup runs)."""
-
-    def __init__(self, steps):
-        super().__init__()
-        self.steps = steps
-        self.seen = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.steps:
-            raise Crash()
+def crash(model):
+    raise Crash()  # in the middle of a round, like a killed process (no cleanup runs)
 
 
 @pytest.mark.parametrize("gradual_unfreezing", [0, 1])
@@ -89,7 +79,7 @@ def test_killed_and_resumed_run_ends_in_the_same_state(tiny_preset, tiny_dataset
              verbose=0)
     interrupted = tiny_config(tiny_preset, tiny_dataset, tmp_path / "resumed", **settings)
     with pytest.raises(Crash):
-        finetune(interrupted, callbacks=[CrashAfter(steps=8)], verbose=0)  # in round 3 of 4
+        finetune(interrupted, callbacks=[AtStep(8, crash)], verbose=0)  # in round 3 of 4
     assert not (tmp_path / "resumed" / "model.keras").exists()
     finetune(interrupted, verbose=0)
     straight = load_classifier(tmp_path / "straight").model.get_weights()
@@ -113,7 +103,7 @@ def test_output_directory_guards(tiny_preset, tiny_dataset, tmp_path):
 def test_unfinished_run_with_another_recipe_is_refused(tiny_preset, tiny_dataset, tmp_path):
     config = tiny_config(tiny_preset, tiny_dataset, tmp_path / "run", epochs=2)
     with pytest.raises(Crash):
-        finetune(config, callbacks=[CrashAfter(steps=3)], verbose=0)
+        finetune(config, callbacks=[AtStep(3, crash)], verbose=0)
     changed = tiny_config(tiny_preset, tiny_dataset, tmp_path / "run", epochs=2,
                           learning_rate=1e-3)
     with pytest.raises(FileExistsError, match="different recipe.*learning_rate"):

@@ -8,11 +8,11 @@ import subprocess
 import sys
 import time
 
-import keras
 import numpy as np
 import pytest
 
 from keras_mapping.checkpoints.model_dir import load_classifier
+from tests.helpers import AtStep
 
 
 def finetune_command(tiny_preset, tiny_dataset, out):
@@ -82,18 +82,9 @@ def test_same_seed_gives_identical_runs(tiny_preset, tiny_dataset, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-class PoisonWeights(keras.callbacks.Callback):
-    """Sets one weight to NaN after `at_step` training steps."""
-
-    def __init__(self, at_step):
-        super().__init__()
-        self.at_step, self.steps = at_step, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        if self.steps == self.at_step:
-            kernel = self.model.get_layer("logits").kernel
-            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+def poison_logits(model):
+    kernel = model.get_layer("logits").kernel
+    kernel.assign(np.full(kernel.shape, np.nan, "float32"))
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_weights(tiny_preset, tiny_dataset,
@@ -107,7 +98,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_weights(tiny_preset, t
     with pytest.raises(FloatingPointError, match=r"Training loss became nan at step 9 of this "
                                                  r"run; the last good weights are in .*"
                                                  r"best\.weights\.h5 \(round 1\)"):
-        finetune(config, callbacks=[PoisonWeights(at_step=8)], verbose=0)
+        finetune(config, callbacks=[AtStep(8, poison_logits)], verbose=0)
     assert not (out / "model.keras").exists()
     best = out / ".run" / "best.weights.h5"
     import h5py

@@ -9,6 +9,7 @@ import tensorflow as tf
 from keras_mapping.training import resumable
 from keras_mapping.training.resumable import (PROGRESS_FILE, TrainingCheckpoint, random_states,
                                               resumable_fit, saved_step)
+from tests.helpers import AtStep
 
 ROUNDS, STEPS_PER_ROUND = 3, 5
 
@@ -29,17 +30,12 @@ def batches():
         64, seed=1).batch(8).repeat()
 
 
-class Crash(keras.callbacks.Callback):
-    """Raises after `at_step` training steps, as a killed process would stop."""
+def crash(model):
+    raise KeyboardInterrupt  # as a killed process stops: no cleanup
 
-    def __init__(self, at_step):
-        super().__init__()
-        self.at_step, self.steps = at_step, 0
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        if self.steps == self.at_step:
-            raise KeyboardInterrupt
+def crash_after(at_step):
+    return AtStep(at_step, crash)
 
 
 def fit(directory, checkpoint_every, callbacks=()):
@@ -56,7 +52,7 @@ def test_a_run_killed_mid_round_resumes_at_its_step_and_matches(tmp_path, crash_
                                                                 resumes_at):
     straight, _ = fit(tmp_path / "straight", checkpoint_every=2)
     with pytest.raises(KeyboardInterrupt):
-        fit(tmp_path / "killed", checkpoint_every=2, callbacks=[Crash(crash_at)])
+        fit(tmp_path / "killed", checkpoint_every=2, callbacks=[crash_after(crash_at)])
     # Saves every 2 steps within a round (not on a round's last step) and at round ends.
     assert saved_step(tmp_path / "killed") == resumes_at
     resumed, resumed_at = fit(tmp_path / "killed", checkpoint_every=2)
@@ -71,7 +67,7 @@ def test_a_run_killed_mid_round_resumes_at_its_step_and_matches(tmp_path, crash_
 def test_dropout_state_matters_so_the_check_above_can_fail(tmp_path, monkeypatch):
     straight, _ = fit(tmp_path / "straight", checkpoint_every=2)
     with pytest.raises(KeyboardInterrupt):
-        fit(tmp_path / "killed", checkpoint_every=2, callbacks=[Crash(8)])
+        fit(tmp_path / "killed", checkpoint_every=2, callbacks=[crash_after(8)])
     monkeypatch.setattr(resumable, "random_states", lambda model: [])
     resumed, resumed_at = fit(tmp_path / "killed", checkpoint_every=2)
     assert resumed_at == 6
