@@ -6,8 +6,8 @@ streams, stays flat (the file is never read whole).
 The input is SST-2's validation sentences repeated to `--size-mb` megabytes (1,024 by
 default) in a temporary file. The command runs for `--seconds`, then is stopped (the whole
 file would take hours); its resident set size (RSS) is sampled every two seconds. The result
-row holds the RSS after the model has loaded (first output line) and at the end, and how many
-texts had been classified.
+row holds the RSS after the model has loaded (first output line), every 30 seconds and at
+the end, and how many texts had been classified.
 """
 
 import argparse
@@ -22,7 +22,7 @@ from pathlib import Path
 from results_table import ROOT, record_result, shown_command
 
 COLUMNS = ("input_mb", "seconds", "texts_classified", "rss_mb_first_output", "rss_mb_end",
-           "rss_mb_peak", "command", "measured_at")
+           "rss_mb_peak", "rss_mb_every_30s", "command", "measured_at")
 
 
 def write_input(path, size_mb, data_dir):
@@ -80,6 +80,7 @@ def main():
         "input_mb": round(size / 2**20), "seconds": round(time.time() - started),
         "texts_classified": lines[0], "rss_mb_first_output": round(rss_first or 0),
         "rss_mb_end": round(rss_end), "rss_mb_peak": round(max(samples)),
+        "rss_mb_every_30s": " ".join(str(round(value)) for value in samples[::15]),
         "command": shown_command(arguments_shown)
         + f"  (bench/predict_memory.py --seconds {arguments.seconds:g})",
     }, COLUMNS)

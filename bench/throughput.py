@@ -61,8 +61,8 @@ LEARNING_RATE, WEIGHT_DECAY = 5e-5, 0.01
 PEAK_SIZE, PEAK_REPEATS = 2048, 10
 MARKER = "CELL_RESULT "
 COLUMNS = ("implementation", "mode", "precision", "length", "batch", "tokens_per_second",
-           "vs_kerashub", "vs_pytorch", "gflops", "percent_of_peak", "jit_compile", "seconds",
-           "command", "measured_at")
+           "tokens_per_second_median", "vs_kerashub", "vs_pytorch", "gflops",
+           "percent_of_peak", "jit_compile", "seconds", "command", "measured_at")
 
 
 # ----------------------------------------------------------------------------------------

@@ -52,10 +52,15 @@ def _add_config_flags(parser, config_cls):
                             metavar=field.name.upper())
 
 
-def _add_bad_bytes_flag(parser):
+def _add_inference_flags(parser):
+    from keras_mapping.training.distribute import FIT_STRATEGIES
+
     parser.add_argument("--on-bad-bytes", default="error", choices=("error", "replace"),
                         help="Bytes that are not UTF-8 in input files: stop with the file and "
                              "line (error), or read them as U+FFFD (replace).")
+    parser.add_argument("--strategy", default="auto", choices=FIT_STRATEGIES,
+                        help="Where to compute: auto, default (one device), mirrored (all "
+                             "local GPUs or logical CPUs) or tpu (default: auto).")
 
 
 def _demo(arguments):
@@ -100,7 +105,7 @@ def _evaluate(arguments):
 
     metrics = evaluate(arguments.model, arguments.dataset, arguments.split,
                        data_dir=arguments.data_dir, max_examples=arguments.max_examples,
-                       on_bad_bytes=arguments.on_bad_bytes)
+                       on_bad_bytes=arguments.on_bad_bytes, strategy=arguments.strategy)
     print(json.dumps(metrics))
 
 
@@ -114,10 +119,10 @@ def _predict(arguments):
         if not os.path.isfile(arguments.input):
             raise FileNotFoundError(f"--input file '{arguments.input}' does not exist.")
         texts = text_lines(arguments.input, on_bad_bytes=arguments.on_bad_bytes)
-        for row in predict(arguments.model, texts):
+        for row in predict(arguments.model, texts, strategy=arguments.strategy):
             print(json.dumps(row, ensure_ascii=False))
         return
-    for row in predict(arguments.model, arguments.texts):
+    for row in predict(arguments.model, arguments.texts, strategy=arguments.strategy):
         print(json.dumps(row, ensure_ascii=False))
 
 
@@ -181,7 +186,7 @@ def build_parser():
                           help="Overrides $KERAS_MAPPING_DATA_DIR.")
     evaluate.add_argument("--max-examples", type=int, default=None,
                           help="Evaluate only the first N examples.")
-    _add_bad_bytes_flag(evaluate)
+    _add_inference_flags(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     predict = verbs.add_parser(
@@ -191,7 +196,7 @@ def build_parser():
     predict.add_argument("--input", default=None,
                          help="A UTF-8 file with one text per line (streamed).")
     predict.add_argument("texts", nargs="*", help="Texts to classify.")
-    _add_bad_bytes_flag(predict)
+    _add_inference_flags(predict)
     predict.set_defaults(run=_predict)
 
     export = verbs.add_parser(

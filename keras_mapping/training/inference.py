@@ -7,14 +7,19 @@ import numpy as np
 from keras_mapping.checkpoints.model_dir import load_classifier
 from keras_mapping.data import classification_dataset, from_lists, load_splits
 from keras_mapping.data.pipelines import truncated_count
+from keras_mapping.training.distribute import as_distributable, create_strategy
 from keras_mapping.training.finetune import evaluation_metrics
 
 EVAL_BATCH_SIZE = 64
 WARMUP_BATCHES = 3
 
 
+def distributable(dataset, strategy):
+    return as_distributable(dataset) if strategy.num_replicas_in_sync > 1 else dataset
+
+
 def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
-             max_examples=None, on_bad_bytes="error"):
+             max_examples=None, on_bad_bytes="error", strategy="auto"):
     """Accuracy, macro F1, loss, throughput and confusion matrix of a model directory on a
     dataset split (read with the model's own label vocabulary).
 
@@ -25,15 +30,20 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR`.
         max_examples: evaluate only the first N examples.
         on_bad_bytes: "error" or "replace", for undecodable bytes in data files.
+        strategy: where to compute (`keras_mapping.training.distribute.create_strategy`);
+            each replica takes batches of 64.
     """
-    bundle = load_classifier(model_directory)
+    strategy = create_strategy(strategy)
+    with strategy.scope():
+        bundle = load_classifier(model_directory)
     config = bundle.training_config
     examples = load_splits(dataset, splits=(split,), text_column=config.get("text_column"),
                            label_column=config.get("label_column"), data_dir=data_dir,
                            label_vocabulary=bundle.labels, max_examples=max_examples,
                            on_bad_bytes=on_bad_bytes)[split]
-    data = classification_dataset(examples, bundle.tokenizer, max_length=bundle.max_length,
-                                  batch_size=EVAL_BATCH_SIZE, buckets=None)
+    data = distributable(classification_dataset(
+        examples, bundle.tokenizer, max_length=bundle.max_length,
+        batch_size=EVAL_BATCH_SIZE * strategy.num_replicas_in_sync, buckets=None), strategy)
     # Keras traces a length-generic graph once it has seen two batch lengths; tracing it
     # here keeps compilation out of the measured throughput.
     bundle.model.predict(data.take(WARMUP_BATCHES), verbose=0)
@@ -48,24 +58,29 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
     return metrics
 
 
-def predict(model_directory, texts, batch_size=EVAL_BATCH_SIZE):
+def predict(model_directory, texts, batch_size=EVAL_BATCH_SIZE, strategy="auto"):
     """Yields `{"text", "label", "probabilities"}` per text, in order, batch by batch (so
     any number of texts streams through in bounded memory).
 
     Args:
         model_directory: a directory written by `finetune`.
         texts: an iterable of strings.
-        batch_size: texts per model call.
+        batch_size: texts per model call and replica.
+        strategy: where to compute, as for `evaluate`.
     """
-    bundle = load_classifier(model_directory)
+    strategy = create_strategy(strategy)
+    with strategy.scope():
+        bundle = load_classifier(model_directory)
+    batch_size *= strategy.num_replicas_in_sync
     names = list(bundle.labels.names)
 
     def run(batch):
         # Labels are unknown at prediction time; any valid one keeps the pipeline uniform.
         examples = from_lists(batch, [bundle.labels.labels[0]] * len(batch),
                               label_vocabulary=bundle.labels)
-        data = classification_dataset(examples, bundle.tokenizer, max_length=bundle.max_length,
-                                      batch_size=batch_size, cache=False, buckets=None)
+        data = distributable(classification_dataset(
+            examples, bundle.tokenizer, max_length=bundle.max_length, batch_size=batch_size,
+            cache=False, buckets=None), strategy)
         logits = np.asarray(bundle.model.predict(data, verbose=0), "float64")
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities /= probabilities.sum(axis=1, keepdims=True)

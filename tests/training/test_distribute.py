@@ -222,3 +222,32 @@ def test_pretrain_on_two_replicas_tracks_one_device(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n\n".join(" ".join(rng.choice(words, 8)) for _ in range(120)))
     assert_two_replicas_track_one_device(PRETRAIN, [corpus, tmp_path], rounds=4)
+
+
+EVALUATE = TWO_LOGICAL_CPUS + """
+from keras_mapping.training.inference import evaluate, predict
+
+model, dataset = sys.argv[1:3]
+results = {}
+for strategy in ("mirrored", "default"):
+    metrics = evaluate(model, dataset, strategy=strategy)
+    rows = list(predict(model, ["the film was wonderful .", "the cast was awful ."] * 40,
+                        strategy=strategy))
+    results[strategy] = {"accuracy": metrics["accuracy"], "loss": metrics["loss"],
+                         "probabilities": [row["probabilities"] for row in rows]}
+print("results", json.dumps(results))
+"""
+
+
+def test_evaluate_and_predict_on_two_replicas_give_the_one_device_results(tiny_model_dir,
+                                                                         tiny_dataset):
+    completed = subprocess.run(
+        [sys.executable, "-c", EVALUATE, str(tiny_model_dir), str(tiny_dataset)],
+        capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads(completed.stdout.split("results")[-1])
+    assert results["mirrored"]["accuracy"] == results["default"]["accuracy"]
+    np.testing.assert_allclose(results["mirrored"]["loss"], results["default"]["loss"],
+                               rtol=1e-5)
+    np.testing.assert_allclose(results["mirrored"]["probabilities"],
+                               results["default"]["probabilities"], atol=1e-5)
