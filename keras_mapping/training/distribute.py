@@ -64,10 +64,18 @@ def create_strategy(name="auto", tpu=None):
     return tf.distribute.TPUStrategy(resolver)
 
 
-def as_distributable(dataset):
+def as_distributable(dataset, strategy=None):
     """`dataset` with boolean features (padding masks) as int32, which the models' boolean
     inputs cast back. MirroredStrategy splits batches with an `AddN` that has no boolean
-    kernel, so boolean features fail under it."""
+    kernel, so boolean features fail under it.
+
+    Args:
+        dataset: a `tf.data.Dataset`.
+        strategy: the strategy it will feed; with a single replica `dataset` is returned
+            unchanged (None: always convert).
+    """
+    if strategy is not None and strategy.num_replicas_in_sync == 1:
+        return dataset
 
     def cast(value):
         return tf.cast(value, tf.int32) if value.dtype == tf.bool else value

@@ -340,13 +340,12 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
             train, tokenizer, max_length=config.max_length, batch_size=global_batch_size,
             shuffle=True, seed=config.seed, group_by_length=True, repeat=True,
             buckets=buckets, deterministic=True if config.deterministic else None)
-        return (as_distributable(batches) if replicas > 1 else batches).skip(step)
+        return as_distributable(batches, strategy).skip(step)
 
     validation_data = classification_dataset(
         validation, tokenizer, max_length=config.max_length, batch_size=64 * replicas,
         buckets=buckets)
-    if replicas > 1:
-        validation_data = as_distributable(validation_data)
+    validation_data = as_distributable(validation_data, strategy)
     if resumed_at:
         print_fn(f"finetune: resuming the killed run at step {resumed_at:,} of "
                  f"{rounds * steps_per_round:,}")

@@ -14,10 +14,6 @@ EVAL_BATCH_SIZE = 64
 WARMUP_BATCHES = 3
 
 
-def distributable(dataset, strategy):
-    return as_distributable(dataset) if strategy.num_replicas_in_sync > 1 else dataset
-
-
 def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
              max_examples=None, on_bad_bytes="error", strategy="auto"):
     """Accuracy, macro F1, loss, throughput and confusion matrix of a model directory on a
@@ -41,7 +37,7 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
                            label_column=config.get("label_column"), data_dir=data_dir,
                            label_vocabulary=bundle.labels, max_examples=max_examples,
                            on_bad_bytes=on_bad_bytes)[split]
-    data = distributable(classification_dataset(
+    data = as_distributable(classification_dataset(
         examples, bundle.tokenizer, max_length=bundle.max_length,
         batch_size=EVAL_BATCH_SIZE * strategy.num_replicas_in_sync, buckets=None), strategy)
     # Keras traces a length-generic graph once it has seen two batch lengths; tracing it
@@ -78,7 +74,7 @@ def predict(model_directory, texts, batch_size=EVAL_BATCH_SIZE, strategy="auto")
         # Labels are unknown at prediction time; any valid one keeps the pipeline uniform.
         examples = from_lists(batch, [bundle.labels.labels[0]] * len(batch),
                               label_vocabulary=bundle.labels)
-        data = distributable(classification_dataset(
+        data = as_distributable(classification_dataset(
             examples, bundle.tokenizer, max_length=bundle.max_length, batch_size=batch_size,
             cache=False, buckets=None), strategy)
         logits = np.asarray(bundle.model.predict(data, verbose=0), "float64")

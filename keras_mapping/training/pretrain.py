@@ -364,13 +364,13 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     fit_started = time.time()
     # Keras validates without dropout, which makes the contrastive views identical.
     per_round_validation = None if config.objective == "contrastive" else validation_data
-    if replicas > 1 and per_round_validation is not None:
-        per_round_validation = as_distributable(per_round_validation)
+    if per_round_validation is not None:
+        per_round_validation = as_distributable(per_round_validation, strategy)
 
     def train_batches(step):
         batches = _dataset(train, tokenizer, config, global_batch_size, seed=config.seed,
                            repeat=True)
-        return (as_distributable(batches) if replicas > 1 else batches).skip(step)
+        return as_distributable(batches, strategy).skip(step)
 
     resumable_fit(model, train_batches, rounds=rounds, steps_per_round=steps_per_round,
                   directory=state / "checkpoints", checkpoint_every=config.checkpoint_every,
