@@ -166,8 +166,12 @@ def classification_dataset(
         # it from warning that a finite evaluation set "ran out of data".
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(
             math.ceil(len(examples) / batch_size)))
+    options = tf.data.Options()
+    # tf.data's autotuner wakes at 0.01 s, 0.03 s, ... 2.55 s, 5.11 s, 10.23 s after an
+    # iterator starts, and Keras' `fit` returns only after its next wake-up: a 1.8 s fit took
+    # 2.6 s. Tuning gains nothing here (same batches per second over 20,000 SST-2 texts);
+    # AUTOTUNE parallelism then means one call per core.
+    options.autotune.enabled = False
     if deterministic is not None:
-        options = tf.data.Options()
         options.deterministic = deterministic
-        dataset = dataset.with_options(options)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

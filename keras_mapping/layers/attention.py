@@ -159,7 +159,8 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def _project(self, target, projection, inputs, training):
-        outputs = projection(inputs)
+        input_axes = 2 if target == "attention_output" else 1  # (heads, head_dim) in, or one
+        outputs = dense_as_matmul(projection, inputs, input_axes)
         if target in self.lora_updates:
             outputs = outputs + self.lora_updates[target](inputs, training=training)
         return outputs
@@ -205,26 +206,29 @@ class MultiHeadAttention(keras.layers.Layer):
         if mask is not None:
             mask = ops.expand_dims(mask, axis=1)  # broadcast over heads
         explicit = return_attention_scores or (self.dropout > 0.0 and training)
+        probabilities = None
         if not explicit:
             context = ops.dot_product_attention(
                 query, key, value, mask=mask, scale=self._inverse_sqrt_key_dim)
+        else:
+            query = ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype))
+            logits = ops.einsum("bthd,bshd->bhts", query, key)
+            logits = ops.cast(logits, "float32")  # softmax in full precision under bf16
             if mask is not None:
-                # The fused kernel averages over everything when a row sees no key.
-                has_key = ops.any(mask, axis=-1)  # (batch, 1, target_length)
-                has_key = ops.expand_dims(ops.transpose(has_key, (0, 2, 1)), -1)
-                context = ops.where(has_key, context, ops.zeros_like(context))
-            return context, None
-        query = ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype))
-        logits = ops.einsum("bthd,bshd->bhts", query, key)
-        logits = ops.cast(logits, "float32")  # softmax in full precision under bf16
+                logits = ops.where(mask, logits, ops.cast(-1e9, logits.dtype))
+            probabilities = ops.softmax(logits, axis=-1)
+            if mask is not None and return_attention_scores:
+                probabilities = ops.where(mask, probabilities, ops.zeros_like(probabilities))
+            probabilities = ops.cast(probabilities, value.dtype)
+            dropped = self.dropout_layer(probabilities, training=training)
+            context = ops.einsum("bhts,bshd->bthd", dropped, value)
         if mask is not None:
-            logits = ops.where(mask, logits, ops.cast(-1e9, logits.dtype))
-        probabilities = ops.softmax(logits, axis=-1)
-        if mask is not None:
-            probabilities = ops.where(mask, probabilities, ops.zeros_like(probabilities))
-        probabilities = ops.cast(probabilities, value.dtype)
-        dropped = self.dropout_layer(probabilities, training=training)
-        context = ops.einsum("bhts,bshd->bthd", dropped, value)
+            # A row that sees no key gets softmax's uniform average over padding: zero it
+            # here, on the context, which is half the size of the probabilities at
+            # 12 heads of 32 and 64 positions.
+            has_key = ops.any(mask, axis=-1)  # (batch, 1, target_length)
+            has_key = ops.expand_dims(ops.transpose(has_key, (0, 2, 1)), -1)
+            context = ops.where(has_key, context, ops.zeros_like(context))
         return context, probabilities
 
     @staticmethod
@@ -288,3 +292,27 @@ class MultiHeadAttention(keras.layers.Layer):
             }
         )
         return config
+
+
+
+def dense_as_matmul(projection, inputs, input_axes):
+    """Applies an `EinsumDense` that contracts the last `input_axes` axes as one 2-D matmul.
+
+    TensorFlow runs the head-splitting (`abc,cde->abde`) and head-merging (`abcd,cde->abe`)
+    einsums as broadcast batch matmuls, whose kernel gradient is a product per example
+    followed by a sum over the batch: 4% of a bf16 training step at 32 x 64. Flattening the
+    leading axes into rows makes both directions plain matmuls. The variables keep their
+    `EinsumDense` shapes and names; quantized projections are called as they are.
+    """
+    if projection.quantization_mode is not None:
+        return projection(inputs)
+    kernel = projection.kernel  # includes Keras' own LoRA update when one is enabled
+    input_width = 1
+    for size in kernel.shape[:input_axes]:
+        input_width *= size
+    leading = tuple(ops.shape(inputs)[: len(inputs.shape) - input_axes])
+    rows = ops.reshape(inputs, (-1, input_width))
+    outputs = ops.matmul(rows, ops.reshape(ops.cast(kernel, rows.dtype), (input_width, -1)))
+    if projection.bias is not None:
+        outputs = ops.add(outputs, ops.reshape(ops.cast(projection.bias, rows.dtype), (-1,)))
+    return ops.reshape(outputs, leading + tuple(kernel.shape[input_axes:]))

@@ -115,3 +115,38 @@ def test_rejects_bad_arguments():
         MultiHeadAttention(num_heads=0, key_dim=4)
     with pytest.raises(ValueError, match="dropout"):
         MultiHeadAttention(num_heads=1, key_dim=4, dropout=1.5)
+
+
+def test_weight_gradients_match_keras():
+    """The projections run as 2-D matmuls; their gradients must still be Keras' einsums'."""
+    import tensorflow as tf
+
+    ours, reference = paired_layers()
+    upstream = RNG.normal(size=(3, 5, 16)).astype("float32")
+    gradients = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            output = layer(QUERY, VALUE, value_mask=VALUE_MASK)
+            loss = tf.reduce_sum(output * upstream)
+        gradients.append(tape.gradient(loss, layer.trainable_weights))
+    for actual, expected in zip(*gradients):
+        np.testing.assert_allclose(actual, expected, atol=1e-4)
+
+
+def test_fully_masked_rows_have_zero_context_under_dropout():
+    layer = MultiHeadAttention(num_heads=2, key_dim=8, dropout=0.5, seed=3)
+    mask = np.ones((3, 5, 7), bool)
+    mask[0, 1, :] = False
+    output = np.asarray(layer(QUERY, VALUE, attention_mask=mask, training=True))
+    np.testing.assert_allclose(output[0, 1], np.asarray(layer.output_dense.bias), atol=1e-6)
+
+
+def test_quantized_projections_are_called_as_they_are():
+    layer = MultiHeadAttention(num_heads=2, key_dim=8)
+    before = np.asarray(layer(QUERY, VALUE))
+    for projection in (layer.query_dense, layer.key_dense, layer.value_dense,
+                       layer.output_dense):
+        projection.quantize("int8")
+    after = np.asarray(layer(QUERY, VALUE))
+    assert not np.array_equal(after, before)  # the int8 kernels are in use
+    np.testing.assert_allclose(after, before, atol=0.05)
