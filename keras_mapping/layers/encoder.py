@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_mapping.layers.activations import gelu_exact
+from keras_mapping.layers.activations import gelu_exact, gelu_exact_with_derivative
 from keras_mapping.layers.attention import MultiHeadAttention
 from keras_mapping.layers.initializers import clone_initializer
 from keras_mapping.layers.peft import (LORA_ATTENTION_TARGETS, LORA_TARGETS, BottleneckAdapter,
@@ -207,7 +207,10 @@ class TransformerEncoder(keras.layers.Layer):
         residual = x
         if self.norm_first:
             x = self.output_layer_norm(x)
-        x = self.activation(self._feedforward_projection(
+        activation = self.activation
+        if training and activation is gelu_exact:
+            activation = gelu_exact_with_derivative
+        x = activation(self._feedforward_projection(
             "intermediate", self.intermediate_dense, x, training))
         x = self._feedforward_projection("output", self.output_dense, x, training)
         x = self._sublayer_output(residual, x, self.feedforward_adapter, training)

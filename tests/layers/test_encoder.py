@@ -102,3 +102,23 @@ def test_attention_scores_are_returned():
 def test_heads_must_divide_width():
     with pytest.raises(ValueError, match="not divisible by `num_heads=5`"):
         TransformerEncoder(intermediate_dim=8, num_heads=5)(X)
+
+
+def test_training_gradients_match_keras_exact_gelu():
+    """Training swaps in the GELU with a written-out derivative; gradients must not change."""
+    import tensorflow as tf
+
+    ours = TransformerEncoder(intermediate_dim=32, num_heads=4)
+    reference = TransformerEncoder(
+        intermediate_dim=32, num_heads=4,
+        activation=lambda x: keras.activations.gelu(x, approximate=False))
+    ours(X, padding_mask=MASK)
+    reference(X, padding_mask=MASK)
+    reference.set_weights(ours.get_weights())
+    gradients = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(layer(X, padding_mask=MASK, training=True)))
+        gradients.append(tape.gradient(loss, layer.trainable_weights))
+    for actual, expected in zip(*gradients):
+        np.testing.assert_allclose(actual, expected, atol=1e-5)
