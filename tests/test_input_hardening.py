@@ -111,3 +111,12 @@ def test_predict_streams_its_input(tiny_model_dir):
     first = list(itertools.islice(predict(tiny_model_dir, endless_texts(), batch_size=8), 3))
     assert len(first) == 3 and np.isclose(sum(first[0]["probabilities"]), 1, atol=1e-5)
     assert next(pulled) <= 8 * 16 + 1  # one chunk of batches was read, no more
+
+
+@pytest.mark.parametrize(
+    "verb", ["demo", "presets", "finetune", "pretrain", "evaluate", "predict", "export"])
+def test_every_verb_prints_its_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([verb, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: keras-mapping {verb}" in capsys.readouterr().out

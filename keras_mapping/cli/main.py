@@ -28,7 +28,8 @@ FLAG_ALIASES = {"precision": ("--mixed-precision",)}
 
 def _add_config_flags(parser, config_cls):
     """One flag per field of a config dataclass, typed and documented from the class."""
-    docs = _argument_docs(config_cls)
+    # argparse expands "%" in help texts; the docstrings mean it literally ("80% [MASK]").
+    docs = {name: text.replace("%", "%%") for name, text in _argument_docs(config_cls).items()}
     for field in dataclasses.fields(config_cls):
         flags = ("--" + field.name.replace("_", "-"), *FLAG_ALIASES.get(field.name, ()))
         # The field's own default, not an instance's: a recipe may fill unset (None) fields

@@ -6,6 +6,8 @@ numbers, so a seed fixes them. Batches reuse the classification pipeline: exact-
 caching of the token ids.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -68,7 +70,7 @@ def next_sentence_pairs(corpus, seed=0, random_rate=0.5):
 
 
 def mask_tokens(token_ids, selectable, seed, *, mask_rate, mask_token_id, vocabulary_size,
-                word_ids=None, mask_token_rate=0.8, random_token_rate=0.1):
+                word_ids=None, mask_token_rate=0.8, random_token_rate=0.1, slots=None):
     """BERT's masking of a batch, drawn from stateless random numbers of `seed`.
 
     Each row selects `ceil(mask_rate * n)` of its `n` selectable units (tokens, or whole
@@ -89,11 +91,14 @@ def mask_tokens(token_ids, selectable, seed, *, mask_rate, mask_token_id, vocabu
             of each token; the tokens of one word are selected and replaced together.
         mask_token_rate: share of selected units replaced by `[MASK]`.
         random_token_rate: share of selected units replaced by a random token.
+        slots: pad the predictions to this many per row, for shapes that do not change
+            between batches (XLA, TPUs); None pads to the fullest row. A row with more
+            selected tokens fails with an error saying so.
 
     Returns:
         `(masked_ids, positions, labels, weights)`: the masked batch, and per row the
         selected positions, their original ids and 1.0 weights, padded (weight 0) to the
-        fullest row.
+        fullest row or to `slots`.
 
     Example:
     >>> import tensorflow as tf
@@ -130,19 +135,26 @@ def mask_tokens(token_ids, selectable, seed, *, mask_rate, mask_token_id, vocabu
                                     token_ids))
     masked_ids = tf.where(selected, replacement, token_ids)
     positions = tf.ragged.boolean_mask(columns, selected)
-    return (masked_ids, _dense(positions, tf.int32),
-            _dense(tf.ragged.boolean_mask(token_ids, selected), tf.int32),
-            _dense(tf.ones_like(positions, tf.float32), tf.float32))
+    return (masked_ids, _dense(positions, tf.int32, slots),
+            _dense(tf.ragged.boolean_mask(token_ids, selected), tf.int32, slots),
+            _dense(tf.ones_like(positions, tf.float32), tf.float32, slots))
 
 
-def _dense(ragged, dtype):
+def _dense(ragged, dtype, slots=None):
     values = tf.cast(ragged, dtype).to_tensor()
-    # A batch with nothing selectable keeps one weightless prediction slot.
-    missing = tf.maximum(1 - tf.shape(values)[1], 0)
-    return tf.pad(values, [[0, 0], [0, missing]])
+    if slots is None:
+        # A batch with nothing selectable keeps one weightless prediction slot.
+        missing = tf.maximum(1 - tf.shape(values)[1], 0)
+        return tf.pad(values, [[0, 0], [0, missing]])
+    with tf.control_dependencies([tf.debugging.assert_less_equal(
+            tf.shape(values)[1], slots,
+            message=f"a sequence has more tokens to predict than the {slots} prediction "
+                    "slots")]):
+        values = tf.pad(values, [[0, 0], [0, slots - tf.shape(values)[1]]])
+    return tf.ensure_shape(values, [None, slots])
 
 
-def _masking(tokenizer, mask_rate, whole_word, seed):
+def _masking(tokenizer, mask_rate, whole_word, seed, slots=None):
     """`mask(index, inputs)` for the batch numbered `index`: its seed is `(seed, index)`."""
     specials = tf.constant([tokenizer.cls_token_id, tokenizer.sep_token_id,
                             tokenizer.pad_token_id])
@@ -161,15 +173,26 @@ def _masking(tokenizer, mask_rate, whole_word, seed):
             token_ids, selectable, tf.stack([tf.constant(seed, tf.int32),
                                              tf.cast(index, tf.int32)]),
             mask_rate=mask_rate, mask_token_id=tokenizer.mask_token_id,
-            vocabulary_size=tokenizer.vocabulary_size(), word_ids=word_ids)
+            vocabulary_size=tokenizer.vocabulary_size(), word_ids=word_ids, slots=slots)
         return dict(inputs, token_ids=masked_ids, mask_positions=positions), labels, weights
 
     return mask
 
 
+def prediction_slots(max_length, mask_rate, whole_word=False):
+    """Predictions per sequence that always suffice: `ceil(mask_rate * max_length)` tokens,
+    or `max_length` with whole-word masking (a chosen word may have any number of pieces).
+
+    Example:
+    >>> prediction_slots(128, 0.15)
+    20
+    """
+    return max_length if whole_word else math.ceil(mask_rate * max_length)
+
+
 def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_rate=0.15,
                       whole_word=False, next_sentence=False, shuffle=True, seed=None,
-                      repeat=False):
+                      repeat=False, static_shapes=False):
     """Batches for `BertMaskedLM` (or, with `next_sentence`, `BertPretrainer`).
 
     Args:
@@ -188,6 +211,9 @@ def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_r
             seed `(seed, i)`, so the same seed gives the same batches); None draws one from
             NumPy's global generator.
         repeat: repeat forever.
+        static_shapes: pad sequences to a few length buckets (`DEFAULT_BUCKETS` below
+            `max_length`) and predictions to `prediction_slots(...)` per sequence, so that
+            XLA and TPUs compile a handful of shapes instead of one per batch.
 
     Returns:
         A dataset of `(inputs, mask_ids, mask_weights)`, or with `next_sentence`
@@ -207,9 +233,11 @@ def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_r
     """
     batches = classification_dataset(examples, tokenizer, max_length=max_length,
                                      batch_size=batch_size, shuffle=shuffle, seed=seed,
-                                     buckets=None, group_by_length=True, repeat=repeat)
+                                     buckets="auto" if static_shapes else None,
+                                     group_by_length=True, repeat=repeat)
+    slots = prediction_slots(max_length, mask_rate, whole_word) if static_shapes else None
     mask = _masking(tokenizer, mask_rate, whole_word,
-                    np.random.randint(2**31 - 1) if seed is None else seed)
+                    np.random.randint(2**31 - 1) if seed is None else seed, slots)
 
     def with_masks(index, batch):
         inputs, labels = batch
@@ -223,7 +251,7 @@ def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_r
 
 
 def causal_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, shuffle=True,
-                      seed=None, repeat=False):
+                      seed=None, repeat=False, static_shapes=False):
     """Batches for `GPTCausalLM`: each sentence as `[CLS] tokens [SEP]` (`[SEP]` ends the
     text), inputs without the last token, targets without the first.
 
@@ -235,6 +263,7 @@ def causal_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, shuffl
         shuffle: shuffle each pass.
         seed: shuffle seed.
         repeat: repeat forever.
+        static_shapes: pad sequences to a few length buckets, for XLA and TPUs.
 
     Returns:
         A dataset of `({"token_ids", "padding_mask"}, next_ids, weights)`, weights 1 at real
@@ -251,7 +280,8 @@ def causal_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, shuffl
     """
     batches = classification_dataset(examples, tokenizer, max_length=max_length,
                                      batch_size=batch_size, shuffle=shuffle, seed=seed,
-                                     buckets=None, group_by_length=True, repeat=repeat)
+                                     buckets="auto" if static_shapes else None,
+                                     group_by_length=True, repeat=repeat)
 
     def shift(inputs, labels):
         token_ids, mask = inputs["token_ids"], inputs["padding_mask"]
@@ -262,7 +292,7 @@ def causal_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, shuffl
 
 
 def contrastive_dataset(examples, tokenizer, max_length=128, batch_size=32, shuffle=True,
-                        seed=None, repeat=False):
+                        seed=None, repeat=False, static_shapes=False):
     """Batches for `BertSimCSE`: packed sentences, and `range(batch)` as targets (each
     sentence's positive is its own second view).
 
@@ -274,13 +304,15 @@ def contrastive_dataset(examples, tokenizer, max_length=128, batch_size=32, shuf
         shuffle: shuffle each pass.
         seed: shuffle seed.
         repeat: repeat forever.
+        static_shapes: pad sequences to a few length buckets, for XLA and TPUs.
 
     Returns:
         A dataset of `(inputs, targets, weights)` with all weights 1.
     """
     batches = classification_dataset(examples, tokenizer, max_length=max_length,
                                      batch_size=batch_size, shuffle=shuffle, seed=seed,
-                                     buckets=None, group_by_length=True, repeat=repeat)
+                                     buckets="auto" if static_shapes else None,
+                                     group_by_length=True, repeat=repeat)
 
     def targets(inputs, labels):
         positions = tf.range(tf.shape(labels)[0], dtype=tf.int32)

@@ -64,6 +64,17 @@ def create_strategy(name="auto", tpu=None):
     return tf.distribute.TPUStrategy(resolver)
 
 
+def needs_static_shapes(strategy, tpu=None, jit_compile=False):
+    """Whether batches should come in a few fixed shapes: XLA and TPUs compile a program
+    per input shape, so per-batch lengths would recompile nearly every step.
+
+    Example:
+    >>> needs_static_shapes("auto", tpu="grpc://10.0.0.2:8470"), needs_static_shapes("default")
+    (True, False)
+    """
+    return bool(jit_compile) or strategy == "tpu" or (strategy == "auto" and bool(tpu))
+
+
 def as_distributable(dataset, strategy=None):
     """`dataset` with boolean features (padding masks) as int32, which the models' boolean
     inputs cast back. MirroredStrategy splits batches with an `AddN` that has no boolean

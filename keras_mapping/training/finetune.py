@@ -29,10 +29,11 @@ from keras_mapping.models.peft import (METHODS, merge_lora, peft_options, select
                                        trainable_parameters)
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training.callbacks import BestWeights, GradualUnfreezing, StopOnNonFiniteLoss
-from keras_mapping.training.distribute import FIT_STRATEGIES, as_distributable, create_strategy
+from keras_mapping.training.distribute import (FIT_STRATEGIES, as_distributable, create_strategy,
+                                               needs_static_shapes)
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
-                                              resolve_precision, restores_dtype_policy)
+                                              resolve_precision, restores_global_settings)
 from keras_mapping.training.resumable import resumable_fit, saved_step
 from keras_mapping.training.run_state import RUN_STATE_DIR, Recipe, check_output_directory
 from keras_mapping.training.scoring import target_log_probabilities
@@ -194,6 +195,9 @@ class FinetuneConfig(Recipe):
         if self.strategy not in FIT_STRATEGIES:
             raise ValueError(f"`strategy` must be one of {FIT_STRATEGIES} for finetune, "
                              f"got {self.strategy!r}.")
+        if self.jit_compile and self.deterministic:
+            raise ValueError("`jit_compile` and `deterministic` do not combine: under "
+                             "TensorFlow's op determinism Keras compiles without XLA.")
         if self.gradual_unfreezing and self.method != "full":
             raise ValueError(f"`gradual_unfreezing` unfreezes whole blocks, which "
                              f"`method={self.method!r}` keeps frozen; use it with "
@@ -240,7 +244,7 @@ def evaluation_metrics(logits, labels, num_classes):
     }
 
 
-@restores_dtype_policy
+@restores_global_settings
 def finetune(config, callbacks=(), verbose=1, print_fn=print):
     """Runs a recipe and writes its model directory to `config.out`.
 
@@ -332,8 +336,10 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     checkpoints = state / "checkpoints"
     resumed_at = saved_step(checkpoints)
     # Without XLA, Keras traces a shape-generic step after the second shape, so batches can
-    # be as long as their longest member; XLA compiles per shape, so shapes are bucketed.
-    buckets = "auto" if config.jit_compile else None
+    # be as long as their longest member; XLA (and so TPUs) compiles per shape, so shapes
+    # are bucketed.
+    static = needs_static_shapes(config.strategy, config.tpu, config.jit_compile)
+    buckets = "auto" if static else None
 
     def train_batches(step):
         batches = classification_dataset(

@@ -53,16 +53,23 @@ def resolve_precision(precision, cpuinfo="/proc/cpuinfo", gpu_capabilities=None)
     return "bf16" if cpu_flags(cpuinfo) & NATIVE_BF16_CPU_FLAGS else "fp32"
 
 
-def restores_dtype_policy(run):
-    """Decorates a run that sets Keras' global dtype policy for its own models so that the
-    caller's policy is back in place when it returns or fails."""
+def restores_global_settings(run):
+    """Decorates a run that sets process-wide state for its own models (Keras' dtype policy,
+    TensorFlow's op determinism) so that the caller's settings are back when it returns or
+    fails. Op determinism left on would, for one, make Keras silently compile later models
+    without XLA."""
 
     @functools.wraps(run)
     def wrapper(*args, **kwargs):
-        previous = keras.config.dtype_policy()
+        from tensorflow.python.framework import config as tf_config
+
+        previous_policy = keras.config.dtype_policy()
+        was_deterministic = tf_config.is_op_determinism_enabled()
         try:
             return run(*args, **kwargs)
         finally:
-            keras.config.set_dtype_policy(previous)
+            keras.config.set_dtype_policy(previous_policy)
+            if not was_deterministic:
+                tf_config.disable_op_determinism()
 
     return wrapper

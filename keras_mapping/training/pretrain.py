@@ -17,6 +17,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_mapping.checkpoints import model_dir
 from keras_mapping.data.corpus import CorpusError, read_corpus
@@ -30,10 +31,11 @@ from keras_mapping.models.gpt import GPTBackbone, GPTCausalLM
 from keras_mapping.models.task import token_cross_entropy
 from keras_mapping.tokenizers import BertTokenizer, train_wordpiece_vocabulary
 from keras_mapping.training.callbacks import StopOnNonFiniteLoss
-from keras_mapping.training.distribute import FIT_STRATEGIES, as_distributable, create_strategy
+from keras_mapping.training.distribute import (FIT_STRATEGIES, as_distributable, create_strategy,
+                                               needs_static_shapes)
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
-                                              resolve_precision, restores_dtype_policy)
+                                              resolve_precision, restores_global_settings)
 from keras_mapping.training.resumable import resumable_fit, saved_step
 from keras_mapping.training.run_state import RUN_STATE_DIR, Recipe, check_output_directory
 from keras_mapping.training.scoring import target_log_probabilities
@@ -86,6 +88,10 @@ class PretrainConfig(Recipe):
             "tpu"; `batch_size` is then per replica. (Contrastive in-batch negatives come
             from each replica's share of the batch.)
         tpu: the TPU's address for "tpu".
+        jit_compile: compile the train step with XLA. Sequences are then padded to a few
+            length buckets and masked-LM predictions to a fixed number of slots
+            (`ceil(mask_rate * max_length)`, or `max_length` with `whole_word`), so XLA
+            compiles one step per bucket; the same shapes are used on TPUs.
     """
 
     corpus: list = field(default_factory=list)
@@ -113,6 +119,7 @@ class PretrainConfig(Recipe):
     on_bad_bytes: str = "error"
     strategy: str = "auto"
     tpu: str | None = None
+    jit_compile: bool = False
 
     def __post_init__(self):
         self.corpus = [str(path) for path in self.corpus]
@@ -209,14 +216,15 @@ def _compile(model, config, total_steps):
     optimizer = create_optimizer(config.learning_rate, total_steps,
                                  warmup_ratio=config.warmup_ratio,
                                  weight_decay=config.weight_decay)
+    jit = {"jit_compile": config.jit_compile}
     # Predictions are padded per batch; the loss averages over real ones only.
     if isinstance(model, BertPretrainer):
         model.compile(optimizer=optimizer,
-                      loss={"mlm": token_cross_entropy(), "nsp": sparse_logits_loss()})
+                      loss={"mlm": token_cross_entropy(), "nsp": sparse_logits_loss()}, **jit)
     elif isinstance(model, BertSimCSE):
-        model.compile(optimizer=optimizer)
+        model.compile(optimizer=optimizer, **jit)
     else:  # BertMaskedLM or GPTCausalLM: one output, targets weighted by real tokens
-        model.compile(optimizer=optimizer, loss=token_cross_entropy())
+        model.compile(optimizer=optimizer, loss=token_cross_entropy(), **jit)
 
 
 def token_prediction_metrics(model, dataset, objective):
@@ -267,6 +275,8 @@ def contrastive_metrics(model, dataset):
 
 
 def _dataset(examples, tokenizer, config, batch_size, **options):
+    options["static_shapes"] = needs_static_shapes(config.strategy, config.tpu,
+                                                   config.jit_compile)
     if config.objective == "contrastive":
         return contrastive_dataset(examples, tokenizer, max_length=config.max_length,
                                    batch_size=batch_size, **options)
@@ -298,7 +308,7 @@ def _publish_preset(backbone, tokenizer, out, state):
         os.replace(staging / name, out / name)
 
 
-@restores_dtype_policy
+@restores_global_settings
 def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     """Runs a pretraining recipe and leaves a BERT-layout preset in `config.out` (for the
     causal objective: `model.keras` with the vocabulary).
@@ -351,6 +361,10 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
         validation_data = _dataset(
             _examples(validation_corpus, config.objective, config.seed + 1), tokenizer,
             config, global_batch_size, shuffle=False).cache()
+        # Grouping by length hides the number of batches; counting them (which fills the
+        # cache) keeps Keras from warning that validation "ran out of data".
+        validation_data = validation_data.apply(tf.data.experimental.assert_cardinality(
+            sum(1 for _ in validation_data)))
     print_fn(f"pretrain: {len(corpus):,} documents, {len(train):,} training examples, "
              f"objective {config.objective}, {model.count_params():,} parameters, "
              f"{rounds * steps_per_round:,} steps in {rounds} rounds of global batches of "

@@ -161,3 +161,36 @@ def test_the_same_seed_gives_the_same_masks_in_a_rebuilt_pipeline(tokenizer, who
         np.testing.assert_array_equal(a, b)
     assert any(a.shape != b.shape or (a != b).any()
                for a, b in zip(first_batches(3), first_batches(4)))
+
+
+@pytest.mark.parametrize("whole_word", [False, True])
+def test_static_shapes_use_length_buckets_and_fixed_prediction_slots(tokenizer, whole_word):
+    from keras_mapping.data.pipelines import DEFAULT_BUCKETS
+    from keras_mapping.data.pretraining import prediction_slots
+
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(WORDS, rng.integers(1, 60))) for _ in range(300)]
+    dataset = masked_lm_dataset(from_lists(texts, [0] * len(texts)), tokenizer,
+                                max_length=80, batch_size=16, seed=0,
+                                whole_word=whole_word, static_shapes=True)
+    slots = prediction_slots(80, 0.15, whole_word)
+    lengths, predicted = set(), 0
+    for inputs, mask_ids, mask_weights in dataset:
+        lengths.add(inputs["token_ids"].shape[1])
+        assert inputs["mask_positions"].shape[1] == mask_ids.shape[1] == slots
+        predicted += int(mask_weights.numpy().sum())
+    assert lengths <= {*DEFAULT_BUCKETS, 80} and len(lengths) > 1
+    # As many predictions as without fixed shapes (every word of WORDS is one piece, so the
+    # count is fixed): padding adds slots, never drops any.
+    unpadded = masked_lm_dataset(from_lists(texts, [0] * len(texts)), tokenizer,
+                                 max_length=80, batch_size=16, seed=0, whole_word=whole_word)
+    assert predicted == sum(int(weights.numpy().sum()) for _, _, weights in unpadded)
+
+
+def test_prediction_slots_overflow_is_an_error_not_a_truncation():
+    from keras_mapping.data.pretraining import mask_tokens
+
+    ids = tf.constant([[101] + list(range(2000, 2010)) + [102]])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="prediction slots"):
+        mask_tokens(ids, ids > 102, tf.constant([1, 2]), mask_rate=0.5, mask_token_id=103,
+                    vocabulary_size=30522, slots=3)

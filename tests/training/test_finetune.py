@@ -86,6 +86,10 @@ def test_killed_and_resumed_run_ends_in_the_same_state(tiny_preset, tiny_dataset
     resumed = load_classifier(tmp_path / "resumed").model.get_weights()
     for a, b in zip(straight, resumed):
         np.testing.assert_allclose(a, b, atol=1e-6)
+    # The runs' op determinism is theirs: left on, Keras would drop XLA from later models.
+    from tensorflow.python.framework import config as tf_config
+
+    assert not tf_config.is_op_determinism_enabled()
 
 
 def test_output_directory_guards(tiny_preset, tiny_dataset, tmp_path):
@@ -128,6 +132,11 @@ def test_from_scratch_uses_random_weights(tiny_preset, tiny_dataset, tmp_path):
 def test_invalid_recipes_are_rejected(field, value):
     with pytest.raises(ValueError, match=field):
         FinetuneConfig(**{field: value})
+
+
+def test_xla_and_op_determinism_are_refused_together():
+    with pytest.raises(ValueError, match="jit_compile.*deterministic"):
+        FinetuneConfig(jit_compile=True, deterministic=True)
 
 
 def test_cli_rejects_unknown_flags(capsys):

@@ -56,6 +56,22 @@ def test_loss_falls_and_a_preset_is_left(corpus_file, tmp_path, objective):
     assert backbone.vocabulary_size == len((out / "vocab.txt").read_text().splitlines())
 
 
+def test_xla_pretraining_learns_on_bucketed_shapes(corpus_file, tmp_path):
+    out = tmp_path / "xla"
+    seen = []
+
+    class Shapes(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.model.jit_compile)
+
+    metrics = pretrain(tiny_config(corpus_file, out, jit_compile=True, steps=40,
+                                   max_length=24), callbacks=[Shapes()], verbose=0)
+    assert seen and all(seen)
+    history = losses(out)
+    assert history[-1] < 0.7 * history[0], history
+    assert metrics["mlm_accuracy"] > 0.2
+
+
 def test_causal_objective_learns_and_generates(corpus_file, tmp_path):
     out = tmp_path / "gpt"
     metrics = pretrain(tiny_config(corpus_file, out, objective="causal", steps=80),
