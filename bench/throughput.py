@@ -5,7 +5,7 @@ Usage (from the repository root, after `make setup`):
     KERAS_BACKEND=tensorflow .venv/bin/python bench/throughput.py \
         [--implementations ours,kerashub,pytorch] [--modes train,predict] \
         [--precisions fp32,bf16] [--lengths 64,128] [--batch-size 32] [--steps 20] \
-        [--predict-steps 40] [--jit-compile auto] [--torch-python PYTHON] [--no-record]
+        [--predict-steps 40] [--rounds 2] [--jit-compile auto] [--torch-python PYTHON] [--no-record]
 
 The same checkpoint (the pip-installed copy of the `minilm_l6` preset, BERT directory layout)
 is loaded three ways: `keras_mapping.models.BertTextClassifier` on
@@ -17,13 +17,14 @@ Rules, the same for every implementation:
 - Every cell (implementation x mode x precision x length) runs in its own fresh subprocess,
   using all available cores (TensorFlow's default pools; `torch.set_num_threads` to the number
   of cores for PyTorch); the parent only collects one JSON
-  line per cell. Cells of one configuration run back to back, so drifting machine load hits
-  the implementations alike.
+  line per cell. The implementations of one configuration take turns, `--rounds` times,
+  so drifting machine speed hits them alike; each one's fastest run over its rounds counts.
 - Input: fixed-shape batches of uniformly random token ids from the vocabulary, no padding
   (padding_mask all ones), segment ids all zero, random labels; 4 distinct batches cycled.
 - train: full fine-tuning (every weight trainable), dropout 0.1 as in the checkpoint config,
   AdamW (lr 5e-5, weight decay 0.01), cross-entropy on logits. Keras: `compile` then `fit`
-  on a repeated tf.data dataset; PyTorch: a plain loop with `optimizer.step()`.
+  on a repeated tf.data dataset without autotuning (whose thread held the end of each
+  timed `fit` until its next wake-up); PyTorch: a plain loop with `optimizer.step()`.
 - predict: Keras `model.predict` on a repeated dataset; PyTorch in eval mode under
   `torch.inference_mode()`.
 - bf16: Keras `keras.config.set_dtype_policy("mixed_bfloat16")` before building; PyTorch
@@ -275,8 +276,11 @@ def main():
     parser.add_argument("--steps", type=int, default=20, help="Timed training steps.")
     parser.add_argument("--predict-steps", type=int, default=40, help="Timed predict steps.")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="Timed runs per cell; the fastest is reported (this shared "
-                             "machine's speed varies by up to a third from minute to minute).")
+                        help="Timed runs per cell and round; the fastest over all rounds is "
+                             "reported.")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="Turns of each implementation per configuration, each in a fresh "
+                             "process (this shared machine's speed varies between minutes).")
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                         help="jit_compile for the Keras models' compile().")
     parser.add_argument("--torch-python", default=sys.executable,
@@ -315,16 +319,22 @@ def main():
     for length in map(int, arguments.lengths.split(",")):
         for precision in arguments.precisions.split(","):
             for mode in arguments.modes.split(","):
-                for implementation in implementations:
-                    steps = arguments.steps if mode == "train" else arguments.predict_steps
-                    cell = {**common, "implementation": implementation, "mode": mode,
-                            "precision": precision, "length": length, "steps": steps}
-                    python = (arguments.torch_python if implementation == "pytorch"
-                              else sys.executable)
-                    result = spawn(python, cell)
-                    if result is None:
-                        continue
-                    seconds = result.pop("seconds")
+                steps = arguments.steps if mode == "train" else arguments.predict_steps
+                timings, details = {}, {}
+                # The implementations take turns, so a slow minute of the machine falls on
+                # one round of each rather than on all runs of one of them.
+                for _ in range(arguments.rounds):
+                    for implementation in implementations:
+                        cell = {**common, "implementation": implementation, "mode": mode,
+                                "precision": precision, "length": length, "steps": steps}
+                        python = (arguments.torch_python if implementation == "pytorch"
+                                  else sys.executable)
+                        result = spawn(python, cell)
+                        if result is None:
+                            continue
+                        timings.setdefault(implementation, []).extend(result.pop("seconds"))
+                        details[implementation] = result
+                for implementation, seconds in timings.items():
                     tokens = arguments.batch_size * length * steps
                     tokens_per_second = tokens / min(seconds)
                     gflops = tokens_per_second * flops_per_token(config, mode, length) / 1e9
@@ -338,7 +348,8 @@ def main():
                            "tokens_per_second_median": round(tokens / sorted(seconds)[
                                len(seconds) // 2]),
                            "command": command, "cpu": cpu, "threads": threads,
-                           "peak_gflops": round(peak[precision], 1), **result}
+                           "peak_gflops": round(peak[precision], 1),
+                           **details[implementation]}
                     rows[implementation, mode, precision, length] = row
                     print(json.dumps(row), flush=True)
 
