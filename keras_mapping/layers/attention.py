@@ -7,6 +7,13 @@ from keras_mapping.layers.initializers import clone_initializer
 from keras_mapping.layers.peft import LORA_ATTENTION_TARGETS, AttentionPrefix, LowRankUpdate
 
 
+# TensorFlow has no fused attention kernel: its `ops.dot_product_attention` is the same two
+# einsums and float32 softmax plus a scaling pass over the float32 logits, and ran bf16
+# prediction at 128 tokens 5-7% slower than the explicit path below. Other backends may
+# dispatch it to fused kernels (cuDNN, flash attention).
+FUSED_ATTENTION = keras.backend.backend() != "tensorflow"
+
+
 @keras.saving.register_keras_serializable(package="keras_mapping")
 class MultiHeadAttention(keras.layers.Layer):
     """Scaled dot-product attention over `num_heads` learned projections.
@@ -17,8 +24,9 @@ class MultiHeadAttention(keras.layers.Layer):
     vector instead of an average over padding, on every code path, so its output is finite and
     does not depend on padded values.
 
-    The fused `ops.dot_product_attention` kernel is used whenever neither attention-probability
-    dropout nor the attention scores are needed.
+    On backends other than TensorFlow, `ops.dot_product_attention` (which may run a fused
+    kernel) is used whenever neither attention-probability dropout nor the attention scores
+    are needed.
 
     Args:
         num_heads: number of attention heads.
@@ -205,9 +213,10 @@ class MultiHeadAttention(keras.layers.Layer):
         """
         if mask is not None:
             mask = ops.expand_dims(mask, axis=1)  # broadcast over heads
-        explicit = return_attention_scores or (self.dropout > 0.0 and training)
+        fused = (FUSED_ATTENTION and not return_attention_scores
+                 and not (self.dropout > 0.0 and training))
         probabilities = None
-        if not explicit:
+        if fused:
             context = ops.dot_product_attention(
                 query, key, value, mask=mask, scale=self._inverse_sqrt_key_dim)
         else:

@@ -150,3 +150,19 @@ def test_quantized_projections_are_called_as_they_are():
     after = np.asarray(layer(QUERY, VALUE))
     assert not np.array_equal(after, before)  # the int8 kernels are in use
     np.testing.assert_allclose(after, before, atol=0.05)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_both_inference_paths_match_keras(monkeypatch, fused):
+    """`ops.dot_product_attention` (other backends) and the explicit path (TensorFlow)."""
+    import keras_mapping.layers.attention as attention
+
+    monkeypatch.setattr(attention, "FUSED_ATTENTION", fused)
+    ours, reference = paired_layers()
+    mask = VALUE_MASK.copy()
+    mask[2] = False  # a batch row whose queries see no key
+    expected = np.asarray(reference(QUERY, VALUE, value_mask=mask))
+    actual = np.asarray(ours(QUERY, VALUE, value_mask=mask))
+    np.testing.assert_allclose(actual[:2], expected[:2], atol=1e-5)
+    np.testing.assert_allclose(actual[2], np.broadcast_to(
+        np.asarray(ours.output_dense.bias), actual[2].shape), atol=1e-6)
