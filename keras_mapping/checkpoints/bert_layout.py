@@ -3,6 +3,10 @@
 The layout is `config.json` + `model.safetensors` + `vocab.txt` + `tokenizer_config.json`,
 with tensor names and `(out, in)` kernel orientation of the PyTorch reference implementation.
 Tensors are read with safetensors' NumPy API: no PyTorch needed.
+
+Nothing here imports `keras_mapping.models`: the functions take the backbone (and tokenizer)
+to read from or write into, and only use the attributes named in `weight_map`, so the
+models can import this module at their top level without an import cycle.
 """
 
 import json
@@ -15,14 +19,32 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from keras_mapping.models.bert import config as bert_config
-
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 # Checkpoints saved from task models prefix the encoder's tensors with the model name.
 STRIPPED_PREFIXES = ("bert.",)
 # Older TF-converted checkpoints name LayerNorm weights gamma/beta.
 LEGACY_NAMES = {".LayerNorm.gamma": ".LayerNorm.weight", ".LayerNorm.beta": ".LayerNorm.bias"}
+
+# Backbone constructor argument <- the key config.json uses for it.
+CONFIG_JSON_KEYS = {
+    "vocabulary_size": "vocab_size",
+    "num_layers": "num_hidden_layers",
+    "num_heads": "num_attention_heads",
+    "hidden_dim": "hidden_size",
+    "intermediate_dim": "intermediate_size",
+    "max_sequence_length": "max_position_embeddings",
+    "num_segments": "type_vocab_size",
+    "dropout": "hidden_dropout_prob",
+    "activation": "hidden_act",
+    "layer_norm_epsilon": "layer_norm_eps",
+}
+# What a config.json means when it leaves a key out (the reference BertConfig's defaults).
+CONFIG_JSON_DEFAULTS = {"type_vocab_size": 2, "hidden_dropout_prob": 0.1, "hidden_act": "gelu",
+                        "layer_norm_eps": 1e-12}
+# config.json activation name -> ours. "gelu" in BERT checkpoints is the exact erf GELU.
+ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "keras_mapping>gelu_approximate",
+               "gelu_pytorch_tanh": "keras_mapping>gelu_approximate"}
 
 
 def _linear(variable_getter, input_axes=1):
@@ -127,7 +149,62 @@ def read_config(directory):
             f"{path}: line {error.lineno}: not valid JSON ({error.msg}).") from error
     if not isinstance(config, dict):
         raise ValueError(f"{path}: expected a JSON object with BERT settings.")
-    return bert_config.from_config_json(config, path=path)
+    return from_config_json(config, path=path)
+
+
+def from_config_json(config, path=CONFIG_FILE):
+    """Backbone constructor arguments from a parsed BERT `config.json`.
+
+    Args:
+        config: the parsed JSON dict.
+        path: the file it came from, named in errors.
+
+    Raises:
+        ValueError: a required key is missing, or a setting has no equivalent in our backbone.
+
+    Example:
+    >>> from_config_json({"vocab_size": 100, "num_hidden_layers": 2, "hidden_size": 8,
+    ...                   "num_attention_heads": 2, "intermediate_size": 16,
+    ...                   "max_position_embeddings": 32})["num_segments"]
+    2
+    """
+    missing = [key for key in CONFIG_JSON_KEYS.values()
+               if key not in config and key not in CONFIG_JSON_DEFAULTS]
+    if missing:
+        raise ValueError(f"{path}: missing required BERT config keys {missing}.")
+    if config.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(
+            f"{path}: position_embedding_type={config['position_embedding_type']!r} is not "
+            "supported; only 'absolute' (learned) positions are.")
+    config = {**CONFIG_JSON_DEFAULTS, **config}
+    if config["hidden_act"] not in ACTIVATIONS:
+        raise ValueError(
+            f"{path}: hidden_act={config['hidden_act']!r} is not supported; expected one of "
+            f"{sorted(ACTIVATIONS)}.")
+    arguments = {name: config[key] for name, key in CONFIG_JSON_KEYS.items()}
+    arguments["activation"] = ACTIVATIONS[config["hidden_act"]]
+    if arguments["hidden_dim"] % arguments["num_heads"]:
+        raise ValueError(
+            f"{path}: hidden_size={arguments['hidden_dim']} is not divisible by "
+            f"num_attention_heads={arguments['num_heads']}.")
+    return arguments
+
+
+def to_config_json(arguments):
+    """A BERT `config.json` dict for backbone constructor arguments (`get_config()`)."""
+    activation = {"gelu": "gelu", "relu": "relu",
+                  "keras_mapping>gelu_approximate": "gelu_new"}[arguments["activation"]]
+    config = {key: arguments[name] for name, key in CONFIG_JSON_KEYS.items()}
+    config.update(
+        architectures=["BertModel"],
+        model_type="bert",
+        hidden_act=activation,
+        attention_probs_dropout_prob=arguments["dropout"],
+        position_embedding_type="absolute",
+        pad_token_id=0,
+        initializer_range=0.02,
+    )
+    return config
 
 
 def load_weights(backbone, path):
@@ -157,18 +234,6 @@ def load_weights(backbone, path):
                 f"built from config.json needs {expected} values for variable "
                 f"'{variable.path}' of shape {tuple(variable.shape)}.")
         variable.assign(to_keras(tensor.astype("float32"), variable))
-
-
-def load_backbone(preset, load_weights_from_file=True, **overrides):
-    """A `BertBackbone` built from a preset's config.json, with its weights loaded."""
-    from keras_mapping.checkpoints.presets import resolve_preset
-    from keras_mapping.models.bert.backbone import BertBackbone
-
-    directory = resolve_preset(preset)
-    backbone = BertBackbone(**{**read_config(directory), **overrides})
-    if load_weights_from_file:
-        load_weights(backbone, directory / WEIGHTS_FILE)
-    return backbone
 
 
 def tokenizer_config(tokenizer):
@@ -208,7 +273,7 @@ def save_backbone(backbone, directory, vocabulary=None, tokenizer_config=None,
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        config = bert_config.to_config_json(backbone.get_config())
+        config = to_config_json(backbone.get_config())
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         tensors = {
             name: np.ascontiguousarray(to_file(np.asarray(getter(), "float32")))

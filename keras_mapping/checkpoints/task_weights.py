@@ -3,8 +3,10 @@
 `task_weights.safetensors` holds only the variables the method trained (adapters, LoRA
 updates, prefixes, biases, LayerNorms and the task head) and, in its metadata, the base
 preset, a fingerprint of the base weights, the method's settings and the task head's
-arguments. Loading builds the base model again, checks the fingerprint so a file is never
-applied to weights it was not trained on, and copies the task's variables in.
+arguments. `keras_mapping.models.task_weights.load_task_weights` builds the base model again,
+checks the fingerprint so a file is never applied to weights it was not trained on, and
+copies the task's variables in with `assign_task_weights`. Rebuilding lives with the models:
+this floor works only on models it is given, so it never imports `keras_mapping.models`.
 """
 
 import hashlib
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from keras import ops
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from keras_mapping.checkpoints.bert_layout import weight_map
@@ -61,8 +63,6 @@ def read_task_metadata(path):
         FileNotFoundError: the file does not exist.
         ValueError: it is not a task weights file.
     """
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Task weights file '{path}' does not exist.")
@@ -77,32 +77,26 @@ def read_task_metadata(path):
     return json.loads(metadata)
 
 
-def load_task_weights(path, base_preset=None):
-    """Rebuilds a fine-tuned model from its task weights and its base preset.
+def assign_task_weights(model, path):
+    """Copies the tensors of a task weights file into `model`, variable by variable.
 
     Args:
+        model: a task model built like the one that was saved (same class, arguments, base
+            and `peft` options), e.g. by `keras_mapping.models.task_weights.load_task_weights`.
         path: a file written by `save_task_weights`.
-        base_preset: where the base weights are; defaults to the preset recorded in the file.
+
+    Returns:
+        `model`, with the file's values.
 
     Raises:
-        ValueError: the base's fingerprint differs from the one the task was trained on, or
-            the file's variables do not fit the rebuilt model.
+        ValueError: the file is not a task weights file, holds a variable `model` lacks, or
+            one whose shape differs from the model's.
     """
-    from keras_mapping import models
-    from keras_mapping.models import BertBackbone
-
     metadata = read_task_metadata(path)
-    base_preset = base_preset or metadata["base_preset"]
-    backbone = BertBackbone.from_preset(base_preset, peft=metadata["peft"])
-    fingerprint = base_fingerprint(backbone)
-    if fingerprint != metadata["base_fingerprint"]:
-        raise ValueError(
-            f"{path}: these task weights were trained on a base with fingerprint "
-            f"{metadata['base_fingerprint']} ({metadata['base_preset']}), but "
-            f"'{base_preset}' has fingerprint {fingerprint}; load them onto the same base.")
-    model = getattr(models, metadata["task_class"])(backbone, **metadata["task_config"])
     tensors = load_file(str(path))
     variables = {v.path: v for v in model.weights}
+    # Check every name and shape before assigning, so a file that does not fit leaves the
+    # model as it was.
     unknown = sorted(set(tensors) - set(variables))
     if unknown:
         raise ValueError(f"{path}: variables {unknown[:3]} do not exist in the rebuilt "
@@ -111,5 +105,6 @@ def load_task_weights(path, base_preset=None):
         if tuple(variables[name].shape) != value.shape:
             raise ValueError(f"{path}: variable '{name}' has shape {value.shape}, the model "
                              f"needs {tuple(variables[name].shape)}.")
+    for name, value in tensors.items():
         variables[name].assign(value)
     return model

@@ -2,6 +2,7 @@
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -41,10 +42,12 @@ def _add_config_flags(parser, config_cls):
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text)
             continue
-        if isinstance(default, list):
-            parser.add_argument(*flags, nargs="+", default=default, required=not default,
+        if isinstance(default, list) or field.metadata.get("nargs"):
+            # An empty list is a value the user must give (the corpus); None is optional.
+            parser.add_argument(*flags, nargs="+", default=default,
+                                required=isinstance(default, list) and not default,
                                 help=f"{docs.get(field.name, '')} (default: "
-                                     f"{' '.join(map(str, default)) or 'none'})",
+                                     f"{' '.join(map(str, default or [])) or 'none'})",
                                 metavar=field.name.upper())
             continue
         kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
@@ -110,20 +113,51 @@ def _evaluate(arguments):
     print(json.dumps(metrics))
 
 
-def _predict(arguments):
+def _input_rows(path, on_bad_bytes):
+    """Texts of a `--input` file streamed line by line; for pair models each line holds
+    the two texts separated by a tab."""
     from keras_mapping.data.readers import text_lines
+
+    for number, line in enumerate(text_lines(path, on_bad_bytes=on_bad_bytes), start=1):
+        yield number, line
+
+
+def _pair_rows(path, on_bad_bytes):
+    for number, line in _input_rows(path, on_bad_bytes):
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise ValueError(f"{path}:{number}: expected two tab-separated texts (a pair), "
+                             f"found {len(fields)} field(s)")
+        yield fields
+
+
+def _predict_inputs(arguments):
+    """`(texts, text_pairs or None)` from the arguments, streamed for `--input`."""
+    given = [bool(arguments.texts), bool(arguments.pair), bool(arguments.input)]
+    if sum(given) != 1:
+        raise ValueError("give texts as arguments, pairs with --pair A B (repeatable), or a "
+                         "file with --input (one text a line; two tab-separated texts a line "
+                         "for pair models).")
+    if arguments.pair:
+        return [a for a, _ in arguments.pair], [b for _, b in arguments.pair]
+    if not arguments.input:
+        return arguments.texts, None
+    if not os.path.isfile(arguments.input):
+        raise FileNotFoundError(f"--input file '{arguments.input}' does not exist.")
+    from keras_mapping.tasks.model_directory import read_task
+
+    if read_task(arguments.model).pairs:
+        rows = _pair_rows(arguments.input, arguments.on_bad_bytes)
+        firsts, seconds = itertools.tee(rows)
+        return (a for a, _ in firsts), (b for _, b in seconds)
+    return (line for _, line in _input_rows(arguments.input, arguments.on_bad_bytes)), None
+
+
+def _predict(arguments):
     from keras_mapping.training.inference import predict
 
-    if not arguments.texts and not arguments.input:
-        raise ValueError("give texts as arguments or a file with --input (one text a line).")
-    if arguments.input:
-        if not os.path.isfile(arguments.input):
-            raise FileNotFoundError(f"--input file '{arguments.input}' does not exist.")
-        texts = text_lines(arguments.input, on_bad_bytes=arguments.on_bad_bytes)
-        for row in predict(arguments.model, texts, strategy=arguments.strategy):
-            print(json.dumps(row, ensure_ascii=False))
-        return
-    for row in predict(arguments.model, arguments.texts, strategy=arguments.strategy):
+    texts, text_pairs = _predict_inputs(arguments)
+    for row in predict(arguments.model, texts, text_pairs, strategy=arguments.strategy):
         print(json.dumps(row, ensure_ascii=False))
 
 
@@ -160,8 +194,9 @@ def build_parser():
     presets.set_defaults(run=_presets)
 
     finetune = verbs.add_parser(
-        "finetune", help="Fine-tune a preset for text classification; writes a model "
-                         "directory and prints its validation metrics as JSON.")
+        "finetune", help="Fine-tune a preset for a text task (classification of texts or "
+                         "text pairs, regression, multi-label); writes a model directory "
+                         "and prints its validation metrics as JSON.")
     _add_config_flags(finetune, FinetuneConfig)
     finetune.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                           help="Keras progress output: 0 none, 1 bar, 2 a line per round.")
@@ -177,8 +212,9 @@ def build_parser():
     pretrain.set_defaults(run=_pretrain)
 
     evaluate = verbs.add_parser(
-        "evaluate", help="Evaluate a model directory; prints JSON (accuracy, f1, loss, "
-                         "examples_per_second, confusion_matrix) as the last line.")
+        "evaluate", help="Evaluate a model directory; prints the task's metrics as JSON "
+                         "(accuracy, f1, macro_f1, mcc; pearson, spearman, mse; micro_f1, "
+                         "macro_f1) with examples_per_second as the last line.")
     evaluate.add_argument("--model", required=True, help="Model directory from finetune.")
     evaluate.add_argument("--dataset", default="sst2",
                           help="sst2, a folder with split files, or a TFDS name.")
@@ -191,12 +227,16 @@ def build_parser():
     evaluate.set_defaults(run=_evaluate)
 
     predict = verbs.add_parser(
-        "predict", help="Classify texts; prints one JSON line per text with its label and "
-                        "probabilities.")
+        "predict", help="Apply a model to texts or text pairs; prints one JSON line per "
+                        "example with the task's prediction (label and probabilities; score; "
+                        "labels above their thresholds).")
     predict.add_argument("--model", required=True, help="Model directory from finetune.")
     predict.add_argument("--input", default=None,
-                         help="A UTF-8 file with one text per line (streamed).")
-    predict.add_argument("texts", nargs="*", help="Texts to classify.")
+                         help="A UTF-8 file with one text per line, or two tab-separated "
+                              "texts per line for pair models (streamed).")
+    predict.add_argument("--pair", nargs=2, action="append", metavar=("TEXT", "TEXT_PAIR"),
+                         help="A text pair, for models trained on pairs (repeatable).")
+    predict.add_argument("texts", nargs="*", help="Texts to predict.")
     _add_inference_flags(predict)
     predict.set_defaults(run=_predict)
 

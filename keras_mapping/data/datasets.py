@@ -135,7 +135,7 @@ def _local_or_tfds_reader(name, text_column, label_column, data_dir, max_example
     return read
 
 
-def _split_file(folder, split):
+def split_file(folder, split):
     found = [folder / f"{split}{suffix}" for suffix in sorted(FORMATS)
              if (folder / f"{split}{suffix}").is_file()]
     if not found:
@@ -211,7 +211,7 @@ def load_splits(dataset, splits=("train", "validation"), text_column=None, label
         folder = Path(name).expanduser()
 
         def read(split, vocabulary):
-            return read_table(_split_file(folder, split), text_column, label_column,
+            return read_table(split_file(folder, split), text_column, label_column,
                               label_vocabulary=vocabulary, on_bad_bytes=on_bad_bytes)
     else:
         read = _tfds_reader(name, text_column, label_column, data_dir, max_examples)

@@ -17,7 +17,7 @@ DEFAULT_BUCKETS = (16, 24, 32, 48, 64, 96)
 
 def _examples_dataset(examples):
     texts = tf.constant(examples.texts, tf.string)
-    labels = tf.constant(examples.labels, tf.int32)
+    labels = tf.constant(examples.targets)  # class ids, scores or 0/1 rows, per task
     if examples.text_pairs is not None:
         return tf.data.Dataset.from_tensor_slices(
             ((texts, tf.constant(examples.text_pairs, tf.string)), labels))
@@ -91,7 +91,7 @@ def length_buckets(max_length, boundaries="auto"):
     return sorted({b for b in boundaries if b < max_length} | {max_length})
 
 
-def classification_dataset(
+def text_dataset(
     examples,
     tokenizer,
     max_length=128,
@@ -104,14 +104,16 @@ def classification_dataset(
     cache=True,
     deterministic=None,
 ):
-    """Batches of `({"token_ids", "segment_ids", "padding_mask"}, labels)` for `model.fit`.
+    """Batches of `({"token_ids", "segment_ids", "padding_mask"}, targets)` for `model.fit`,
+    for every text task: the targets are the examples' `targets` (class ids, scores or 0/1
+    rows).
 
     Each batch is padded to the smallest length bucket that holds its longest example, never
     to a fixed 512: short sentences cost short sequences, and the model sees only a handful
     of shapes (each compiles once, with or without XLA).
 
     Args:
-        examples: a `keras_mapping.data.LabeledTexts` (pairs are packed as two segments).
+        examples: `LabeledTexts` or `TargetTexts` (pairs are packed as two segments).
         tokenizer: a `keras_mapping.tokenizers.BertTokenizer`.
         max_length: longest packed sequence, special tokens included.
         batch_size: examples per batch.
@@ -129,7 +131,7 @@ def classification_dataset(
     >>> from keras_mapping.data import from_lists
     >>> from keras_mapping.tokenizers import BertTokenizer
     >>> examples = from_lists(["a fine film", "dull"], [1, 0])
-    >>> dataset = classification_dataset(examples, BertTokenizer.from_preset("minilm_l6"),
+    >>> dataset = text_dataset(examples, BertTokenizer.from_preset("minilm_l6"),
     ...                                  buckets=None)
     >>> inputs, labels = next(iter(dataset))
     >>> inputs["token_ids"].numpy().tolist(), labels.numpy().tolist()
@@ -175,3 +177,7 @@ def classification_dataset(
     if deterministic is not None:
         options.deterministic = deterministic
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+# The name from before regression and multi-label targets; the same pipeline.
+classification_dataset = text_dataset

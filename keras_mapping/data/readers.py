@@ -6,13 +6,14 @@ is stored with a model so that later files map their labels to the same ids.
 """
 
 import csv
-import itertools
 import json
 import numbers
 import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+
+import numpy as np
 
 # What each suffix holds; the words name the field separator in field-count errors.
 FORMATS = {".tsv": "tab-separated", ".csv": "comma-separated", ".jsonl": "JSON"}
@@ -194,6 +195,50 @@ class LabeledTexts:
         return replace(self, texts=self.texts[:count], labels=self.labels[:count],
                        text_pairs=pairs)
 
+    @property
+    def targets(self):
+        """The label ids as the int32 array a model trains on."""
+        return np.asarray(self.labels, "int32")
+
+
+@dataclass(frozen=True)
+class TargetTexts:
+    """Texts (or text pairs) with numeric targets: real-valued scores for regression, 0/1
+    rows for multi-label classification. (Class labels use `LabeledTexts`.)
+
+    Args:
+        texts: the texts.
+        targets: float32 array with one row (or value) per text.
+        source: where the examples came from, for messages.
+        text_pairs: the second text of each example, or None.
+
+    Example:
+    >>> data = TargetTexts(["a", "b"], np.array([[0.5], [4.0]], "float32"), "lists")
+    >>> len(data), data.head(1).targets.tolist()
+    (2, [[0.5]])
+    """
+
+    texts: list
+    targets: np.ndarray
+    source: str
+    text_pairs: list | None = None
+
+    def __post_init__(self):
+        lengths = {len(self.texts), len(self.targets)}
+        if self.text_pairs is not None:
+            lengths.add(len(self.text_pairs))
+        if len(lengths) > 1:
+            raise ValueError(f"{self.source}: texts, targets and pairs differ in length")
+
+    def __len__(self):
+        return len(self.texts)
+
+    def head(self, count):
+        """The first `count` examples."""
+        pairs = None if self.text_pairs is None else self.text_pairs[:count]
+        return replace(self, texts=self.texts[:count], targets=self.targets[:count],
+                       text_pairs=pairs)
+
 
 def _collect_label(raw, where, vocabulary):
     # Without a vocabulary the ids are known only once every label has been seen.
@@ -369,22 +414,94 @@ def _column_indices(header, text_column, label_column, text_pair_column, where):
 
 
 def _check_header(header, label, where):
-    duplicates = sorted({column for column in header if header.count(column) > 1})
-    if duplicates:
-        raise ValueError(f"{where}: duplicate column {duplicates[0]!r} in the header {header}")
     # A file without a header would otherwise lose its first row to the column names.
     if _INTEGER.fullmatch(header[label].strip()):
         raise ValueError(f"{where}: the label column is named {header[label]!r}, which looks "
                          "like a label: the first line must be a header of column names")
 
 
-def read_table(path, text_column=None, label_column=None, text_pair_column=None,
-               label_vocabulary=None, encoding="utf-8", on_bad_bytes="error"):
-    """Reads labeled texts from a `.tsv`, `.csv` or `.jsonl` file, streaming it line by line.
+@dataclass(frozen=True)
+class Table:
+    """The rows of a data file, checked for shape but not yet interpreted.
+
+    Args:
+        path: the file.
+        header: the column names (for JSONL, the first object's keys).
+        rows: `(line number, {column: value})` per row, in file order.
+    """
+
+    path: Path
+    header: list
+    rows: list
+
+    def column(self, name):
+        """`[(where, value)]` of one column, where is `file:line`.
+
+        Raises:
+            ValueError: a JSONL row lacks the key.
+        """
+        values = []
+        for number, row in self.rows:
+            if name not in row:
+                raise ValueError(f"{self.path}:{number}: missing key {name!r}")
+            values.append((f"{self.path}:{number}", row[name]))
+        return values
+
+    def texts(self, name, what=None):
+        """The strings of column `name`, each checked to be a string."""
+        what = what or f"the text ({name})"
+        return [_checked_text(value, where, what) for where, value in self.column(name)]
+
+
+def read_rows(path, encoding="utf-8", on_bad_bytes="error"):
+    """Reads a `.tsv`, `.csv` or `.jsonl` file into a `Table`, streaming it line by line.
 
     TSV is GLUE's format: a header row, fields split on tabs, no quoting. CSV has a header row
     and standard quoting. JSONL holds one JSON object per line; the first object's keys are the
-    columns. Empty texts are kept; blank lines may only end the file.
+    columns. Blank lines may only end the file.
+
+    Raises:
+        ValueError: an unsupported suffix, an empty file, a duplicate column name, or a row
+            with the wrong number of fields (the message names `file:line`).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _RECORDS:
+        raise ValueError(f"{path}: unsupported file type {path.suffix!r}; supported: "
+                         f"{', '.join(sorted(FORMATS))}")
+    check_bad_bytes(on_bad_bytes)
+    if "\n".encode(encoding) != b"\n":
+        raise ValueError(f"{path}: encoding {encoding!r} is not ASCII-compatible; re-encode the "
+                         "file as UTF-8")
+    with path.open("rb") as file:
+        rows = _rows(_RECORDS[suffix](_decoded_lines(file, path, encoding, on_bad_bytes), path),
+                     path)
+        first = next(rows, None)
+        if first is None:
+            raise ValueError(f"{path}: contains no rows (the file is empty)")
+        header_line, header = first
+        if isinstance(header, dict):
+            # JSONL has no header line: the first object is a row and names the columns.
+            return Table(path, list(header), [first, *rows])
+        duplicates = sorted({column for column in header if header.count(column) > 1})
+        if duplicates:
+            raise ValueError(f"{path}:{header_line}: duplicate column {duplicates[0]!r} in the "
+                             f"header {header}")
+        records = []
+        for number, row in rows:
+            if len(row) != len(header):
+                raise ValueError(f"{path}:{number}: expected {len(header)} {FORMATS[suffix]} "
+                                 f"fields, found {len(row)}")
+            records.append((number, dict(zip(header, row))))
+    if not records:
+        raise ValueError(f"{path}:{header_line}: header only; contains no rows")
+    return Table(path, header, records)
+
+
+def read_table(path, text_column=None, label_column=None, text_pair_column=None,
+               label_vocabulary=None, encoding="utf-8", on_bad_bytes="error"):
+    """Reads labeled texts (class labels) from a `.tsv`, `.csv` or `.jsonl` file (see
+    `read_rows` for the formats). Empty texts are kept.
 
     Args:
         path: the file; its suffix picks the format.
@@ -413,49 +530,22 @@ def read_table(path, text_column=None, label_column=None, text_pair_column=None,
     >>> data.texts, data.labels, data.label_names
     (['it \\'s "fine"', 'bad'], [1, 0], ['0', '1'])
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _RECORDS:
-        raise ValueError(f"{path}: unsupported file type {path.suffix!r}; supported: "
-                         f"{', '.join(sorted(FORMATS))}")
-    check_bad_bytes(on_bad_bytes)
-    if "\n".encode(encoding) != b"\n":
-        raise ValueError(f"{path}: encoding {encoding!r} is not ASCII-compatible; re-encode the "
-                         "file as UTF-8")
-    texts, pairs, collected = [], [], []
-    with path.open("rb") as file:
-        rows = _rows(_RECORDS[suffix](_decoded_lines(file, path, encoding, on_bad_bytes), path),
-                     path)
-        first = next(rows, None)
-        if first is None:
-            raise ValueError(f"{path}: contains no rows (the file is empty)")
-        header_line, header = first
-        where = f"{path}:{header_line}"
-        if isinstance(header, dict):
-            # JSONL has no header line: the first object is a row and names the columns.
-            header, rows = list(header), itertools.chain([first], rows)
-        columns = _column_indices(header, text_column, label_column, text_pair_column, where)
-        if suffix != ".jsonl":
-            _check_header(header, columns[1], where)
-        text_key, label_key, pair_key = (
-            [None if i is None else header[i] for i in columns] if suffix == ".jsonl"
-            else columns)
-        for number, row in rows:
-            where = f"{path}:{number}"
-            if isinstance(row, dict):
-                missing = [key for key in (text_key, label_key, pair_key)
-                           if key is not None and key not in row]
-                if missing:
-                    raise ValueError(f"{where}: missing key {missing[0]!r}")
-            elif len(row) != len(header):
-                raise ValueError(f"{where}: expected {len(header)} {FORMATS[suffix]} fields, "
-                                 f"found {len(row)}")
-            texts.append(_checked_text(row[text_key], where, f"the text ({header[columns[0]]})"))
-            if pair_key is not None:
-                pairs.append(_checked_text(row[pair_key], where, "the text pair"))
-            collected.append(_collect_label(row[label_key], where, label_vocabulary))
-    if not texts:
-        raise ValueError(f"{path}:{header_line}: header only; contains no rows")
-    ids, vocabulary = _finish_labels(collected, label_vocabulary, path)
-    return LabeledTexts(texts, ids, list(vocabulary.names), str(path),
-                        pairs if pair_key is not None else None, vocabulary)
+    table = read_rows(path, encoding, on_bad_bytes)
+    where = f"{table.path}:{table.rows[0][0] if table.path.suffix.lower() == '.jsonl' else 1}"
+    text, label, pair = (None if i is None else table.header[i] for i in _column_indices(
+        table.header, text_column, label_column, text_pair_column, where))
+    if table.path.suffix.lower() != ".jsonl":
+        _check_header(table.header, table.header.index(label), where)
+    return labeled_texts_from_table(table, text, label, pair, label_vocabulary)
+
+
+def labeled_texts_from_table(table, text, label, pair=None, label_vocabulary=None,
+                             label_names=None):
+    """`LabeledTexts` of the named columns of a `Table`; labels outside `label_vocabulary`
+    (when given) stop with the file and line."""
+    texts = table.texts(text)
+    pairs = table.texts(pair, "the text pair") if pair is not None else None
+    collected = [_collect_label(raw, where, label_vocabulary)
+                 for where, raw in table.column(label)]
+    ids, vocabulary = _finish_labels(collected, label_vocabulary, table.path, label_names)
+    return LabeledTexts(texts, ids, list(vocabulary.names), str(table.path), pairs, vocabulary)

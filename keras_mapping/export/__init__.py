@@ -1,13 +1,14 @@
-"""Fine-tuned classifiers as artifacts that take raw text: a TF Serving SavedModel, a
-`.keras` archive and a TFLite file (see each module), written so that a directory that
-looks complete is complete."""
+"""Fine-tuned models of every task as artifacts that take raw text (or text pairs): a TF
+Serving SavedModel, a `.keras` archive and a TFLite file (see each module), written so that
+a directory that looks complete is complete."""
 
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from keras_mapping.checkpoints.model_dir import LABELS_FILE, load_classifier
+from keras_mapping.checkpoints.model_dir import LABELS_FILE
+from keras_mapping.tasks.model_directory import TASK_FILE, load_model_directory
 
 FORMATS = ("savedmodel", "keras", "tflite")
 
@@ -18,7 +19,8 @@ def export_model(model_dir, out, format="savedmodel", overwrite=False):
     Layouts: "savedmodel" writes `out/1/` (TF Serving's versioned layout; signatures
     `serving_default` on text and `serve_tokens` on token ids); "keras" writes
     `out/model.keras` (text in, probabilities out); "tflite" writes `out/model.tflite`.
-    Each also gets the label vocabulary as `out/labels.json`. Files are written into a
+    Each also gets the task (`out/task.json`: its columns, labels, thresholds) and, for
+    tasks with labels, `out/labels.json`. Files are written into a
     temporary sibling folder that is renamed to `out` at the end.
 
     Args:
@@ -41,12 +43,14 @@ def export_model(model_dir, out, format="savedmodel", overwrite=False):
     if out.exists() and not overwrite:
         raise FileExistsError(f"Export directory '{out}' already exists; choose another "
                               "--out or pass --overwrite.")
-    bundle = load_classifier(model_dir)
+    bundle = load_model_directory(model_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         artifact = _write(bundle, staging, format)
-        shutil.copyfile(Path(model_dir) / LABELS_FILE, staging / LABELS_FILE)
+        for name in (TASK_FILE, LABELS_FILE):
+            if (Path(model_dir) / name).is_file():
+                shutil.copyfile(Path(model_dir) / name, staging / name)
         _replace_directory(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

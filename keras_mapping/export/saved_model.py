@@ -1,12 +1,13 @@
-"""A fine-tuned classifier as one TF Serving SavedModel that takes raw text.
+"""A fine-tuned model as one TF Serving SavedModel that takes raw text (or text pairs).
 
-Tokenization, packing and truncation run inside the graph, so clients send strings and get
-labels; only `tensorflow` and `tensorflow_text` (for the tokenizer's ops) are needed to load
-it. Signatures:
+Tokenization, packing and truncation run inside the graph, so clients send strings; only
+`tensorflow` and `tensorflow_text` (for the tokenizer's ops) are needed to load it.
+Signatures:
 
-- `serving_default`: `text` (`tf.string [None]`) to `probabilities` (`float32 [None,
-  num_classes]`), `label_id` (`int32 [None]`) and `label` (`tf.string [None]`, the label
-  vocabulary's names);
+- `serving_default`: `text` (`tf.string [None]`), and `text_pair` for models trained on
+  pairs, to the task's outputs: `probabilities`, `label_id` and `label` (the label names)
+  for classification; `score` for regression; `probabilities` and `predicted` (0/1 per
+  label, at the stored thresholds) for multi-label;
 - `serve_tokens`: the same outputs from `token_ids`, `segment_ids` (`int32 [None, None]`)
   and `padding_mask` (`bool [None, None]`), for clients that tokenize themselves.
 """
@@ -16,31 +17,39 @@ import tensorflow as tf
 from keras_mapping.tokenizers import BertTextPreprocessor
 
 SERVING_VERSION = "1"
+TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
+PAIR_SPEC = tf.TensorSpec([None], tf.string, name="text_pair")
 
 
-class TextClassifierServer(tf.Module):
-    """The serving functions of a classifier bundle (see `model_dir.load_classifier`).
+class TaskServer(tf.Module):
+    """The serving functions of a model bundle (see `load_model_directory`).
 
     Args:
-        bundle: a `ClassifierBundle` (model, tokenizer, labels, max_length).
+        bundle: a `ModelBundle` (model, tokenizer, task, max_length).
     """
 
     def __init__(self, bundle):
-        super().__init__(name="text_classifier")
+        super().__init__(name="task_server")
         self.model = bundle.model
+        self.task = bundle.task
         self.preprocessor = BertTextPreprocessor(bundle.tokenizer, max_length=bundle.max_length,
                                                  pad_to_longest=True)
-        self.label_names = tf.constant(list(bundle.labels.names))
+        names = bundle.task.label_names
+        self.label_names = None if names is None else tf.constant(names)
 
-    def _outputs(self, inputs):
-        logits = tf.cast(self.model(inputs, training=False), tf.float32)
-        label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return {"probabilities": tf.nn.softmax(logits, axis=-1), "label_id": label_id,
-                "label": tf.gather(self.label_names, label_id)}
+    def outputs(self, inputs):
+        outputs = dict(self.task.serving_outputs(self.model(inputs, training=False)))
+        if self.label_names is not None and "label_id" in outputs:
+            outputs["label"] = tf.gather(self.label_names, outputs["label_id"])
+        return outputs
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(input_signature=[TEXT_SPEC])
     def serve_text(self, text):
-        return self._outputs(self.preprocessor(text))
+        return self.outputs(self.preprocessor(text))
+
+    @tf.function(input_signature=[TEXT_SPEC, PAIR_SPEC])
+    def serve_pair(self, text, text_pair):
+        return self.outputs(self.preprocessor((text, text_pair)))
 
     @tf.function(input_signature=[{
         "token_ids": tf.TensorSpec([None, None], tf.int32, name="token_ids"),
@@ -48,14 +57,15 @@ class TextClassifierServer(tf.Module):
         "padding_mask": tf.TensorSpec([None, None], tf.bool, name="padding_mask"),
     }])
     def serve_tokens(self, inputs):
-        return self._outputs(inputs)
+        return self.outputs(inputs)
 
 
 def write_saved_model(bundle, directory):
     """Writes the SavedModel of `bundle` to `directory` (its signatures in the module
     docstring)."""
-    server = TextClassifierServer(bundle)
+    server = TaskServer(bundle)
+    serving = server.serve_pair if bundle.task.pairs else server.serve_text
     tf.saved_model.save(server, str(directory), signatures={
-        "serving_default": server.serve_text,
+        "serving_default": serving.get_concrete_function(),
         "serve_tokens": server.serve_tokens.get_concrete_function(),
     })

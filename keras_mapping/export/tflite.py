@@ -1,4 +1,4 @@
-"""A fine-tuned classifier as one TFLite file that takes raw text.
+"""A fine-tuned model as one TFLite file that takes raw text (or text pairs).
 
 The tokenizer inside is built from tensorflow-text ops that have TFLite kernels
 (`FastBertNormalize`, `FastWordpieceTokenizeWithOffsets`, `RaggedTensorToTensor`): BERT's
@@ -13,27 +13,29 @@ Known difference from `BertTokenizer`: special tokens written literally in the t
 follow tensorflow-text's splitting; for ordinary text the ids are the same (the SST-2
 validation set agrees on every label, see BENCHMARKS.md).
 
-Inputs: `text` (`tf.string [None]`). Outputs: `probabilities` (`float32 [None,
-num_classes]`), `label_id` (`int32 [None]`).
+Inputs: `text` (`tf.string [None]`), and `text_pair` for pair models. Outputs, by name: the
+task's numeric serving outputs (`probabilities` and `label_id` for classification, `score`
+for regression, `probabilities` and `predicted` for multi-label).
 """
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from keras_mapping.checkpoints.model_dir import write_atomically
+from keras_mapping.export.dense_packing import pack_dense
 
 
-class TFLiteTextClassifier(tf.Module):
-    """The text-to-probabilities function of a classifier bundle, in TFLite-convertible ops.
+class TFLiteTaskModel(tf.Module):
+    """The text-to-outputs function of a model bundle (text pairs for pair models), in
+    TFLite-convertible ops: the tensorflow-text tokenizer ops, `pack_dense`, the network.
 
     Args:
-        bundle: a `ClassifierBundle` (see `model_dir.load_classifier`).
+        bundle: a `ModelBundle` (see `keras_mapping.tasks.model_directory`).
     """
 
     def __init__(self, bundle):
-        super().__init__(name="tflite_text_classifier")
+        super().__init__(name="tflite_task_model")
         tokenizer = bundle.tokenizer
         if tokenizer.strip_accents not in (None, tokenizer.lowercase):
             raise ValueError(
@@ -41,10 +43,10 @@ class TFLiteTextClassifier(tf.Module):
                 "stripped, or neither); this tokenizer has lowercase="
                 f"{tokenizer.lowercase}, strip_accents={tokenizer.strip_accents}.")
         self.model = bundle.model
+        self.task = bundle.task
         self.max_length = bundle.max_length
-        self.cls_token_id = tokenizer.cls_token_id
-        self.sep_token_id = tokenizer.sep_token_id
-        self.pad_token_id = tokenizer.pad_token_id
+        self.special_ids = (tokenizer.cls_token_id, tokenizer.sep_token_id,
+                            tokenizer.pad_token_id)
         self.normalizer = tf_text.FastBertNormalizer(
             lower_case_nfd_strip_accents=tokenizer.lowercase)
         self.wordpiece = tf_text.FastWordpieceTokenizer(
@@ -53,39 +55,35 @@ class TFLiteTextClassifier(tf.Module):
             token_out_type=tf.int32, unknown_token=tokenizer.oov_token,
             no_pretokenization=False)
 
+    def _outputs(self, texts):
+        pieces = tuple(self.wordpiece.tokenize(self.normalizer.normalize(text))
+                       for text in texts)
+        inputs = pack_dense(pieces, self.max_length, *self.special_ids)
+        return dict(self.task.serving_outputs(self.model(inputs, training=False)))
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def serve(self, text):
-        pieces = self.wordpiece.tokenize(self.normalizer.normalize(text))
-        room = self.max_length - 2
-        # Dense ops only from here: slicing a ragged tensor needs RaggedRange, which TFLite
-        # lacks.
-        lengths = tf.minimum(tf.cast(pieces.row_lengths(), tf.int32), room) + 2
-        width = tf.reduce_max(lengths)
-        batch = tf.shape(text)[0]
-        body = pieces.to_tensor(default_value=self.pad_token_id)[:, :room]
-        token_ids = tf.concat([tf.fill([batch, 1], self.cls_token_id), body,
-                               tf.fill([batch, 1], self.pad_token_id)], axis=1)[:, :width]
-        positions = tf.range(width)[tf.newaxis, :]
-        token_ids = tf.where(positions == (lengths - 1)[:, tf.newaxis], self.sep_token_id,
-                             token_ids)
-        padding_mask = positions < lengths[:, tf.newaxis]
-        token_ids = tf.where(padding_mask, token_ids, self.pad_token_id)
-        logits = tf.cast(self.model({"token_ids": token_ids,
-                                     "segment_ids": tf.zeros_like(token_ids),
-                                     "padding_mask": padding_mask}, training=False), tf.float32)
-        return {"probabilities": tf.nn.softmax(logits, axis=-1),
-                "label_id": tf.argmax(logits, axis=-1, output_type=tf.int32)}
+    def serve_text(self, text):
+        return self._outputs((text,))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                  tf.TensorSpec([None], tf.string, name="text_pair")])
+    def serve_pair(self, text, text_pair):
+        return self._outputs((text, text_pair))
 
 
 def write_tflite(bundle, path):
-    """Converts `bundle` to a `.tflite` file at `path` (written atomically).
+    """Converts `bundle` to a `.tflite` file at `path` (written atomically), with one
+    signature, "serving_default", named inputs (`text`, and `text_pair` for pair models)
+    and the task's numeric outputs by name.
 
     Raises:
         ValueError: the tokenizer's normalization has no TFLite equivalent.
     """
-    module = TFLiteTextClassifier(bundle)
-    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    module = TFLiteTaskModel(bundle)
+    serve = module.serve_pair if bundle.task.pairs else module.serve_text
+    # The converter freezes the variables itself and keeps the signature's names.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [serve.get_concrete_function()], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = True  # the tensorflow-text ops, which have TFLite kernels
     content = converter.convert()
@@ -101,16 +99,10 @@ def tflite_interpreter(path):
         model_path=str(path))
 
 
-def run_tflite(interpreter, texts):
-    """`{"probabilities", "label_id"}` for a list of strings, from a `tflite_interpreter`."""
-    data = np.array([text.encode("utf-8") for text in texts], dtype=object)
-    text_input = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(text_input["index"], [len(data)])
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(text_input["index"], data)
-    interpreter.invoke()
-    outputs = {}
-    for detail in interpreter.get_output_details():
-        value = interpreter.get_tensor(detail["index"])
-        outputs["probabilities" if value.ndim == 2 else "label_id"] = value
-    return outputs
+def run_tflite(interpreter, texts, text_pairs=None):
+    """The outputs by name (e.g. `probabilities`, `label_id`; `score`) for a list of strings
+    (and their pairs), from a `tflite_interpreter`."""
+    inputs = {"text": texts} if text_pairs is None else {"text": texts, "text_pair": text_pairs}
+    runner = interpreter.get_signature_runner()
+    return runner(**{name: np.array([text.encode("utf-8") for text in values], dtype=object)
+                     for name, values in inputs.items()})

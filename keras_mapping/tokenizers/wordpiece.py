@@ -17,6 +17,8 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from keras_mapping.checkpoints.presets import resolve_preset
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 # The reference drops NUL, U+FFFD and its "other" characters: Cc, Cf, Co (its tables have no
@@ -223,9 +225,6 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         >>> BertTokenizer.from_preset("minilm_l6").vocabulary_size()
         30522
         """
-        # Imported here so that the checkpoint code may import the tokenizers in turn.
-        from keras_mapping.checkpoints.presets import resolve_preset
-
         directory = resolve_preset(name_or_dir, required=("vocab.txt",))
         settings = {}
         config_path = directory / "tokenizer_config.json"

@@ -146,3 +146,27 @@ class GradualUnfreezing(keras.callbacks.Callback):
         after = [layer.trainable for layer in self.backbone.encoder_layers]
         if after != before or self.backbone.embeddings.trainable != embeddings_before:
             self.model.make_train_function(force=True)
+
+
+class TaskValidation(keras.callbacks.Callback):
+    """Scores the validation split at the end of every round with the task's own metrics,
+    exactly as `evaluate` reports them (over the whole split, not averaged per batch), and
+    adds them to the round's logs as `val_<name>` (`val_accuracy`, `val_spearman`,
+    `val_micro_f1`, `val_loss`, ...). Put it before the callbacks that read them (best
+    weights, early stopping, the CSV log).
+
+    Args:
+        task: the run's task (`keras_mapping.tasks`).
+        data: the validation batches, in the order of `examples`.
+        examples: the validation examples.
+    """
+
+    def __init__(self, task, data, examples):
+        super().__init__()
+        self.task, self.data, self.examples = task, data, examples
+
+    def on_epoch_end(self, epoch, logs=None):
+        report = self.task.report(self.model.predict(self.data, verbose=0), self.examples)
+        if logs is not None:
+            logs.update({f"val_{name}": value for name, value in report.items()
+                         if isinstance(value, float)})

@@ -1,42 +1,39 @@
-"""Fine-tuning a pretrained encoder for text classification, end to end.
+"""Fine-tuning a pretrained encoder for any text task, end to end.
 
-`finetune(FinetuneConfig(...))` reads the data, builds the classifier from a preset, trains it
-with `model.fit` and leaves a model directory (see `keras_mapping.checkpoints.model_dir`).
-A run that is killed resumes from its last checkpoint (every `checkpoint_every` steps and at
-each evaluation round) when started again with the same config and output directory.
+`finetune(FinetuneConfig(...))` reads the data into a task (classification of a text or a
+text pair, regression, multi-label; `keras_mapping.tasks`), builds the task's head on a
+preset's backbone, trains it through the run engine (`keras_mapping.training.engine`) and
+leaves a model directory (`keras_mapping.tasks.model_directory`). A run that is killed
+resumes from its last checkpoint (every `checkpoint_every` steps and at each evaluation
+round) when started again with the same config and output directory.
 """
 
-import math
-import shutil
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import keras
-import numpy as np
 
 from keras_mapping.checkpoints import model_dir, resolve_preset
 from keras_mapping.checkpoints.bert_layout import read_config
-from keras_mapping.data import classification_dataset, load_splits
-from keras_mapping.data.pipelines import truncated_count
-from keras_mapping.data.readers import check_bad_bytes
-from keras_mapping.models import BertBackbone, BertTextClassifier
 from keras_mapping.checkpoints.task_weights import (TASK_WEIGHTS_FILE, base_fingerprint,
                                                     save_task_weights)
+from keras_mapping.data.pipelines import text_dataset, truncated_count
 from keras_mapping.layers.peft import LORA_TARGETS
+from keras_mapping.models import BertBackbone
 from keras_mapping.models.bert.classifier import POOLINGS
 from keras_mapping.models.peft import (METHODS, merge_lora, peft_options, select_trainable,
                                        trainable_parameters)
+from keras_mapping.tasks.datasets import DataOptions, load_task_data
+from keras_mapping.tasks.model_directory import save_model_directory
 from keras_mapping.tokenizers import BertTokenizer
-from keras_mapping.training.callbacks import BestWeights, GradualUnfreezing, StopOnNonFiniteLoss
+from keras_mapping.training.callbacks import (BestWeights, GradualUnfreezing,
+                                              StopOnNonFiniteLoss, TaskValidation)
 from keras_mapping.training.distribute import (FIT_STRATEGIES, as_distributable, create_strategy,
                                                needs_static_shapes)
+from keras_mapping.training.engine import Rounds, close_run, open_run, train_rounds
 from keras_mapping.training.optimizers import create_optimizer
-from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
-                                              resolve_precision, restores_global_settings)
-from keras_mapping.training.resumable import resumable_fit, saved_step
-from keras_mapping.training.run_state import RUN_STATE_DIR, Recipe, check_output_directory
-from keras_mapping.training.scoring import target_log_probabilities
+from keras_mapping.training.precision import PRECISIONS, restores_global_settings
+from keras_mapping.training.run_state import Recipe
 
 # Epochs and peak learning rate per method, where the recipe leaves them unset. The pieces
 # parameter-efficient methods train start at or near zero and are few: they take larger
@@ -46,6 +43,14 @@ METHOD_RECIPES = {"full": {"epochs": 2.5, "learning_rate": 2e-4},
                   "lora": {"epochs": 4.0, "learning_rate": 2e-3},
                   "prefix": {"epochs": 4.0, "learning_rate": 1e-2},
                   "bitfit": {"epochs": 4.0, "learning_rate": 1e-2}}
+# Below this many training examples, batches of 128 give too few steps (RTE's 2,490 pairs:
+# 49 steps in 2.5 epochs), so full fine-tuning takes smaller batches and more epochs
+# (BENCHMARKS.md, "Sentence pairs").
+SMALL_DATA_EXAMPLES = 20_000
+SMALL_DATA_RECIPE = {"batch_size": 16, "epochs": 4.0, "learning_rate": 5e-5}
+TEXT_MAX_LENGTH = 64
+PAIR_MAX_LENGTH = 128
+VALIDATION_BATCH_SIZE = 64
 
 @dataclass
 class FinetuneConfig(Recipe):
@@ -63,19 +68,29 @@ class FinetuneConfig(Recipe):
         preset: preset name or BERT-layout directory to start from.
         dataset: "sst2", a folder with train/validation files, or a TFDS name.
         out: output model directory.
-        text_column: text column of file datasets.
-        label_column: label column of file datasets.
+        task: "classification", "regression" or "multi-label"; None detects it from the
+            training labels (see `keras_mapping.data.layout`).
+        text_column: text column of file datasets (None: detected).
+        text_pair_column: second text column, for sentence pairs (None: detected from
+            known names such as sentence1/sentence2).
+        label_column: label column of file datasets (None: detected).
+        label_columns: the 0/1 columns of a multi-label task, one per label.
+        label_delimiter: separates several labels in one column (multi-label).
+        threshold: probability above which a multi-label label is predicted.
+        tune_threshold: choose each label's threshold on the validation split after
+            training (multi-label), stored with the model.
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR` (and TFDS's data folder).
         on_bad_bytes: bytes that are not UTF-8 in data files: "error" stops, naming the file
             and line; "replace" reads them as U+FFFD.
         epochs: passes over the training data; fractions allowed (0.5 = half an epoch).
             None takes the method's default (`METHOD_RECIPES`: 2.5 for full fine-tuning,
-            4 for the parameter-efficient methods).
+            4 for the parameter-efficient methods; `SMALL_DATA_RECIPE` on small data).
         batch_size: examples per step and replica (the global batch is this times the
-            number of replicas).
+            number of replicas); None: 128, or `SMALL_DATA_RECIPE`'s on small data.
         learning_rate: peak learning rate; None takes the method's default
             (`METHOD_RECIPES`: 2e-4 for full fine-tuning, 1e-3 to 1e-2 for the others).
         max_length: longest packed sequence; batches pad only to their longest member.
+            None: 64 for one text, 128 for text pairs.
         warmup_ratio: fraction of steps warming up linearly from 0.
         decay: "linear" or "cosine" decay after warmup.
         weight_decay: AdamW weight decay (not on LayerNorm and biases).
@@ -113,7 +128,7 @@ class FinetuneConfig(Recipe):
         checkpoint_every: steps between checkpoints within a round, from which a killed run
             resumes (0: at round ends only). See `keras_mapping.training.resumable`.
         early_stopping_patience: stop after this many rounds without a better validation
-            accuracy; None never stops early.
+            score (the task's: accuracy, Spearman, micro F1); None never stops early.
         max_train_examples: use only the first N training examples (quick runs).
         max_eval_examples: use only the first N validation examples.
         deterministic: make tf.data and TensorFlow ops deterministic (slower).
@@ -127,14 +142,20 @@ class FinetuneConfig(Recipe):
     preset: str = "minilm_l6"
     dataset: str = "sst2"
     out: str = "saved_models/sst2_minilm_l6"
+    task: str | None = None
     text_column: str | None = None
+    text_pair_column: str | None = None
     label_column: str | None = None
+    label_columns: list | None = field(default=None, metadata={"nargs": "+"})
+    label_delimiter: str = ","
+    threshold: float = 0.5
+    tune_threshold: bool = False
     data_dir: str | None = None
     on_bad_bytes: str = "error"
     epochs: float | None = None
-    batch_size: int = 128
+    batch_size: int | None = None
     learning_rate: float | None = None
-    max_length: int = 64
+    max_length: int | None = None
     warmup_ratio: float = 0.1
     decay: str = "linear"
     weight_decay: float = 0.01
@@ -167,25 +188,25 @@ class FinetuneConfig(Recipe):
     def __post_init__(self):
         if self.method not in METHOD_RECIPES:
             raise ValueError(f"`method` must be one of {METHODS}, got {self.method!r}.")
-        for name, value in METHOD_RECIPES[self.method].items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
+        if self.label_columns is not None:
+            self.label_columns = list(self.label_columns)
         checks = {
-            "batch_size": self.batch_size >= 1,
-            "epochs": self.epochs > 0,
-            "learning_rate": self.learning_rate > 0,
-            "max_length": self.max_length >= 3,
+            "batch_size": self.batch_size is None or self.batch_size >= 1,
+            "epochs": self.epochs is None or self.epochs > 0,
+            "learning_rate": self.learning_rate is None or self.learning_rate > 0,
+            "max_length": self.max_length is None or self.max_length >= 3,
             "freeze": self.freeze >= 0,
             "gradual_unfreezing": self.gradual_unfreezing >= 0,
             "evaluations_per_epoch": self.evaluations_per_epoch >= 1,
             "checkpoint_every": self.checkpoint_every >= 0,
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "dropout": 0 <= self.dropout < 1,
+            "threshold": 0 < self.threshold < 1,
         }
         for name, valid in checks.items():
             if not valid:
                 raise ValueError(f"Invalid `{name}`: {getattr(self, name)!r}.")
-        check_bad_bytes(self.on_bad_bytes)
+        self.data_options()  # checks the task and column settings
         if self.pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {self.pooling!r}.")
         if self.precision not in PRECISIONS:
@@ -203,6 +224,32 @@ class FinetuneConfig(Recipe):
                              f"`method={self.method!r}` keeps frozen; use it with "
                              "`method='full'`.")
 
+    def data_options(self):
+        """How the dataset is read into a task (`keras_mapping.tasks.DataOptions`)."""
+        return DataOptions(task=self.task, text_column=self.text_column,
+                           text_pair_column=self.text_pair_column,
+                           label_column=self.label_column,
+                           label_columns=tuple(self.label_columns or ()) or None,
+                           label_delimiter=self.label_delimiter, threshold=self.threshold,
+                           data_dir=self.data_dir, on_bad_bytes=self.on_bad_bytes)
+
+    def resolved(self, task, train_examples, positions):
+        """This recipe with the fields left None filled from the data: the method's epochs
+        and learning rate (`SMALL_DATA_RECIPE` below `SMALL_DATA_EXAMPLES` training
+        examples), 128 tokens for pairs and 64 for one text (at most the preset's
+        `positions`)."""
+        small = train_examples < SMALL_DATA_EXAMPLES and self.method == "full"
+        defaults = {**METHOD_RECIPES[self.method], "batch_size": 128,
+                    **(SMALL_DATA_RECIPE if small else {}),
+                    "max_length": min(positions,
+                                      PAIR_MAX_LENGTH if task.pairs else TEXT_MAX_LENGTH)}
+        filled = {name: value for name, value in defaults.items()
+                  if getattr(self, name) is None}
+        if self.tune_threshold and task.name != "multi-label":
+            raise ValueError(f"`tune_threshold` chooses multi-label thresholds; this is a "
+                             f"{task.name} task.")
+        return replace(self, **filled)
+
     def peft_options(self):
         """The backbone's `peft` argument for this recipe's method."""
         return peft_options(self.method, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
@@ -210,38 +257,110 @@ class FinetuneConfig(Recipe):
                             adapter_dim=self.adapter_dim, prefix_length=self.prefix_length)
 
 
-
-def build_classifier(config, num_classes):
-    """The classifier of a recipe: the preset's backbone (pretrained unless
-    `from_scratch`) with the recipe's dropout, method pieces and freezing, and a new head."""
+def build_task_model(config, task):
+    """The task's model for a recipe: the preset's backbone (pretrained unless
+    `from_scratch`) with the recipe's dropout, method pieces and freezing, and the task's
+    new head."""
     backbone = BertBackbone.from_preset(config.preset, load_weights=not config.from_scratch,
                                         dropout=config.dropout, peft=config.peft_options())
     backbone.freeze(embeddings=config.freeze_embeddings, num_layers=config.freeze)
-    model = BertTextClassifier(backbone, num_classes=num_classes, dropout=config.dropout,
-                               pooling=config.pooling)
+    model = task.build_model(backbone, dropout=config.dropout, pooling=config.pooling)
     select_trainable(model, config.method)
     return model
 
 
-def evaluation_metrics(logits, labels, num_classes):
-    """Accuracy, macro F1, cross-entropy and the confusion matrix (rows: true labels)."""
-    logits = np.asarray(logits, "float64")
-    labels = np.asarray(labels)
-    predictions = logits.argmax(axis=1)
-    confusion = np.zeros((num_classes, num_classes), int)
-    np.add.at(confusion, (labels, predictions), 1)
-    f1_scores = []
-    for label in range(num_classes):
-        true_positive = confusion[label, label]
-        denominator = confusion[label].sum() + confusion[:, label].sum()
-        f1_scores.append(2 * true_positive / denominator if denominator else 0.0)
-    return {
-        "accuracy": float((predictions == labels).mean()),
-        "f1": float(np.mean(f1_scores)),
-        "loss": float(-target_log_probabilities(logits, labels).mean()),
-        "num_examples": int(len(labels)),
-        "confusion_matrix": confusion.tolist(),
-    }
+def compile_task_model(model, config, rounds):
+    """Compiles with the recipe's optimizer (the task's own loss and metrics); returns the
+    gradual-unfreezing callback, if any, which needs the optimizer built."""
+    backbone = model.backbone
+    model.compile(optimizer=create_optimizer(
+        config.learning_rate, rounds.steps, warmup_ratio=config.warmup_ratio,
+        decay=config.decay, weight_decay=config.weight_decay,
+        layerwise_decay=config.layerwise_decay, model=model,
+        num_layers=backbone.num_layers), jit_compile=config.jit_compile)
+    if not config.gradual_unfreezing:
+        return []
+    unfreezing = GradualUnfreezing(backbone, config.gradual_unfreezing,
+                                   min_frozen_layers=config.freeze,
+                                   freeze_embeddings=config.freeze_embeddings)
+    unfreezing.build_optimizer(model)
+    return [unfreezing]
+
+
+def read_finetune_data(config):
+    """`(task, train, validation)` of a recipe's dataset, cut to the example limits."""
+    task, splits = load_task_data(config.dataset, config.data_options())
+    train, validation = splits["train"], splits["validation"]
+    if config.max_train_examples:
+        train = train.head(config.max_train_examples)
+    if config.max_eval_examples:
+        validation = validation.head(config.max_eval_examples)
+    return task, train, validation
+
+
+def preset_positions(preset):
+    """The longest sequence a preset's position table holds."""
+    return read_config(resolve_preset(preset))["max_sequence_length"]
+
+
+def check_positions(config, positions):
+    if config.max_length > positions:
+        raise ValueError(f"`max_length={config.max_length}` is above the {positions} positions "
+                         f"of preset '{config.preset}'; use at most {positions}.")
+
+
+def _print_plan(print_fn, config, task, model, train, validation, rounds, global_batch,
+                precision):
+    trainable, total = trainable_parameters(model), model.count_params()
+    shape = "text pairs" if task.pairs else "texts"
+    print_fn(f"finetune: {task.name} of {shape} ({task.columns.text}"
+             f"{' + ' + task.columns.text_pair if task.pairs else ''}); {len(train):,} "
+             f"training / {len(validation):,} validation examples; method {config.method}: "
+             f"{trainable:,} of {total:,} parameters train ({100 * trainable / total:.2f}%); "
+             f"{rounds.steps:,} steps in {rounds.rounds} rounds of global batches of "
+             f"{global_batch}; learning rate {config.learning_rate:g}; max_length "
+             f"{config.max_length}; precision {precision}")
+    return trainable, total
+
+
+def _truncation(print_fn, config, tokenizer, train, validation):
+    truncated = {split: truncated_count(examples, tokenizer, config.max_length)
+                 for split, examples in (("train", train), ("validation", validation))}
+    if any(truncated.values()):
+        print_fn(f"finetune: {truncated['train']:,} training and {truncated['validation']:,} "
+                 f"validation examples are longer than max_length={config.max_length} tokens "
+                 "and are truncated")
+    return truncated
+
+
+def _batches(config, run, tokenizer, train, validation):
+    """`train_batches(step)` and the validation batches of a run."""
+    buckets = ("auto" if needs_static_shapes(config.strategy, config.tpu, config.jit_compile)
+               else None)
+
+    def train_batches(step):
+        batches = text_dataset(
+            train, tokenizer, max_length=config.max_length,
+            batch_size=config.batch_size * run.replicas, shuffle=True, seed=config.seed,
+            group_by_length=True, repeat=True, buckets=buckets,
+            deterministic=True if config.deterministic else None)
+        return as_distributable(batches, run.strategy).skip(step)
+
+    validation_data = text_dataset(validation, tokenizer, max_length=config.max_length,
+                                   batch_size=VALIDATION_BATCH_SIZE * run.replicas,
+                                   buckets=buckets)
+    return train_batches, as_distributable(validation_data, run.strategy)
+
+
+def _round_callbacks(config, run, task, validation_data, validation):
+    best = BestWeights(run.state / "best.weights.h5", monitor=f"val_{task.monitor}")
+    callbacks = [StopOnNonFiniteLoss(best), TaskValidation(task, validation_data, validation),
+                 best]
+    if config.early_stopping_patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=f"val_{task.monitor}", mode="max",
+            patience=config.early_stopping_patience))
+    return best, callbacks
 
 
 @restores_global_settings
@@ -260,144 +379,52 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     started = time.time()
     # Before TensorFlow runs anything: some strategies configure the runtime.
     strategy = create_strategy(config.strategy, config.tpu)
-    replicas = strategy.num_replicas_in_sync
-    positions = read_config(resolve_preset(config.preset))["max_sequence_length"]
-    if config.max_length > positions:
-        raise ValueError(f"`max_length={config.max_length}` is above the {positions} positions "
-                         f"of preset '{config.preset}'; use at most {positions}.")
-    check_output_directory(config.out, config.to_dict(), model_dir.MODEL_FILE)
-    # The data is read and checked before anything is written, so bad data leaves no run.
-    splits = load_splits(config.dataset, text_column=config.text_column,
-                         label_column=config.label_column, data_dir=config.data_dir,
-                         on_bad_bytes=config.on_bad_bytes)
-    train, validation = splits["train"], splits["validation"]
-    if config.max_train_examples:
-        train = train.head(config.max_train_examples)
-    if config.max_eval_examples:
-        validation = validation.head(config.max_eval_examples)
-    if train.label_vocabulary.num_classes < 2:
-        raise ValueError(f"{train.source}: the training data holds "
-                         f"{train.label_vocabulary.num_classes} label "
-                         f"({', '.join(map(repr, train.label_names))}); a classifier needs at "
-                         "least 2.")
-    out = Path(config.out)
-    state = out / RUN_STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
-    model_dir.write_json_atomically(out / model_dir.TRAINING_CONFIG_FILE, config.to_dict())
-
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-    precision = resolve_precision(config.precision)
-    keras.config.set_dtype_policy(PRECISION_POLICIES[precision])
-
-    num_classes = train.label_vocabulary.num_classes
+    task, train, validation = read_finetune_data(config)
+    positions = preset_positions(config.preset)
+    config = config.resolved(task, len(train), positions)
+    check_positions(config, positions)
+    run = open_run(config, strategy, model_dir.MODEL_FILE)
     tokenizer = BertTokenizer.from_preset(config.preset)
-    global_batch_size = config.batch_size * replicas
+    global_batch = config.batch_size * run.replicas
+    rounds = Rounds.of_epochs(len(train), global_batch, config.epochs,
+                              config.evaluations_per_epoch)
     with strategy.scope():
-        model = build_classifier(config, num_classes)
+        model = build_task_model(config, task)
+        unfreezing = compile_task_model(model, config, rounds)
     fingerprint = base_fingerprint(model.backbone)
-
-    steps_per_epoch = math.ceil(len(train) / global_batch_size)
-    total_steps = max(1, round(config.epochs * steps_per_epoch))
-    rounds = max(1, round(config.epochs * config.evaluations_per_epoch))
-    steps_per_round = math.ceil(total_steps / rounds)
-    backbone = model.backbone
-    unfreezing = []
-    with strategy.scope():
-        model.compile(
-            optimizer=create_optimizer(
-                config.learning_rate, total_steps, warmup_ratio=config.warmup_ratio,
-                decay=config.decay, weight_decay=config.weight_decay,
-                layerwise_decay=config.layerwise_decay, model=model,
-                num_layers=backbone.num_layers),
-            jit_compile=config.jit_compile,
-        )
-        if config.gradual_unfreezing:
-            unfreezing = [GradualUnfreezing(backbone, config.gradual_unfreezing,
-                                            min_frozen_layers=config.freeze,
-                                            freeze_embeddings=config.freeze_embeddings)]
-            unfreezing[0].build_optimizer(model)
-    truncated = {split: truncated_count(examples, tokenizer, config.max_length)
-                 for split, examples in (("train", train), ("validation", validation))}
-    if any(truncated.values()):
-        print_fn(f"finetune: {truncated['train']:,} training and {truncated['validation']:,} "
-                 f"validation texts are longer than max_length={config.max_length} tokens "
-                 "and are truncated")
-    trainable, total = trainable_parameters(model), model.count_params()
-    print_fn(f"finetune: {len(train):,} training / {len(validation):,} validation examples, "
-             f"{num_classes} classes; method {config.method}: {trainable:,} of {total:,} "
-             f"parameters train ({100 * trainable / total:.2f}%); {total_steps:,} steps in "
-             f"{rounds} rounds of global batches of {global_batch_size} on {replicas} "
-             f"replica(s); learning rate {config.learning_rate:g}; precision {precision}")
-
-    checkpoints = state / "checkpoints"
-    resumed_at = saved_step(checkpoints)
-    # Without XLA, Keras traces a shape-generic step after the second shape, so batches can
-    # be as long as their longest member; XLA (and so TPUs) compiles per shape, so shapes
-    # are bucketed.
-    static = needs_static_shapes(config.strategy, config.tpu, config.jit_compile)
-    buckets = "auto" if static else None
-
-    def train_batches(step):
-        batches = classification_dataset(
-            train, tokenizer, max_length=config.max_length, batch_size=global_batch_size,
-            shuffle=True, seed=config.seed, group_by_length=True, repeat=True,
-            buckets=buckets, deterministic=True if config.deterministic else None)
-        return as_distributable(batches, strategy).skip(step)
-
-    validation_data = classification_dataset(
-        validation, tokenizer, max_length=config.max_length, batch_size=64 * replicas,
-        buckets=buckets)
-    validation_data = as_distributable(validation_data, strategy)
-    if resumed_at:
-        print_fn(f"finetune: resuming the killed run at step {resumed_at:,} of "
-                 f"{rounds * steps_per_round:,}")
-    logs = out / "logs"
-    logs.mkdir(exist_ok=True)
-    best = BestWeights(state / "best.weights.h5", monitor="val_accuracy")
-    run_callbacks = unfreezing + [
-        StopOnNonFiniteLoss(best),
-        best,
-        keras.callbacks.CSVLogger(str(logs / "training.csv"), append=True),
-        keras.callbacks.TensorBoard(str(logs / "tensorboard"), write_graph=False),
-    ]
-    if config.early_stopping_patience is not None:
-        run_callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=config.early_stopping_patience))
-    fit_started = time.time()
-    resumable_fit(model, train_batches, rounds=rounds, steps_per_round=steps_per_round,
-                  directory=checkpoints, checkpoint_every=config.checkpoint_every,
-                  callbacks=run_callbacks + list(callbacks), validation_data=validation_data,
-                  shuffle=False,  # the pipeline shuffles, seeded
-                  verbose=verbose)
-    train_seconds = time.time() - fit_started
+    truncated = _truncation(print_fn, config, tokenizer, train, validation)
+    trainable, total = _print_plan(print_fn, config, task, model, train, validation, rounds,
+                                   global_batch, run.precision)
+    train_batches, validation_data = _batches(config, run, tokenizer, train, validation)
+    best, round_callbacks = _round_callbacks(config, run, task, validation_data, validation)
+    seconds, resumed_at = train_rounds(
+        run, model, train_batches, rounds, checkpoint_every=config.checkpoint_every,
+        callbacks=unfreezing + round_callbacks + list(callbacks), tensorboard=True,
+        verbose=verbose, print_fn=print_fn, verb="finetune")
     best.restore(model)
-
-    logits = model.predict(validation_data, verbose=0)
-    metrics = evaluation_metrics(logits, validation.labels, num_classes)
+    outputs = model.predict(validation_data, verbose=0)
+    if config.tune_threshold:
+        task.tune_thresholds(outputs, validation)
+    metrics = task.report(outputs, validation)
     metrics.update(
-        train_seconds=round(train_seconds, 1),
-        train_examples_per_second=round(
-            max(rounds * steps_per_round - resumed_at, 0) * global_batch_size / max(train_seconds, 1e-9), 1),
-        best_round=best.best_round,
-        truncated_train_examples=truncated["train"],
-        truncated_validation_examples=truncated["validation"],
-        method=config.method,
-        trainable_parameters=trainable,
-        total_parameters=total,
-    )
-    save_task_weights(out / TASK_WEIGHTS_FILE, model, config.preset, fingerprint,
-                      config.method, config.peft_options())
-    metrics["task_weights_bytes"] = (out / TASK_WEIGHTS_FILE).stat().st_size
-    # Merged LoRA costs nothing at inference; the task weights keep the updates apart.
-    inference_model = merge_lora(model) if config.method == "lora" else model
-    model_dir.save_classifier(out, inference_model, tokenizer, train.label_vocabulary,
-                              config.to_dict(), metrics)
-    shutil.rmtree(state, ignore_errors=True)
-    metrics["wall_seconds"] = round(time.time() - started, 1)
-    print_fn(f"finetune: validation accuracy {metrics['accuracy']:.4f} (best round "
-             f"{best.best_round}); model directory {out}")
+        train_seconds=round(seconds, 1),
+        train_examples_per_second=round(max(rounds.steps - resumed_at, 0) * global_batch
+                                        / max(seconds, 1e-9), 1),
+        best_round=best.best_round, truncated_train_examples=truncated["train"],
+        truncated_validation_examples=truncated["validation"], method=config.method,
+        trainable_parameters=trainable, total_parameters=total)
+    _save(config, run, model, tokenizer, task, fingerprint, metrics)
+    close_run(run, metrics, started)
+    print_fn(f"finetune: validation {task.monitor} {metrics[task.monitor]:.4f} (best round "
+             f"{best.best_round}); model directory {run.out}")
     return metrics
+
+
+def _save(config, run, model, tokenizer, task, fingerprint, metrics):
+    """Task weights, then the model directory (LoRA merged: it costs nothing at inference;
+    the task weights keep the updates apart)."""
+    save_task_weights(run.out / TASK_WEIGHTS_FILE, model, config.preset, fingerprint,
+                      config.method, config.peft_options())
+    metrics["task_weights_bytes"] = (run.out / TASK_WEIGHTS_FILE).stat().st_size
+    inference_model = merge_lora(model) if config.method == "lora" else model
+    save_model_directory(run.out, inference_model, tokenizer, task, config.to_dict(), metrics)

@@ -1,27 +1,43 @@
-"""Evaluating and applying a fine-tuned model directory."""
+"""Evaluating and applying a fine-tuned model directory, for every task."""
 
+import itertools
 import time
 
 import numpy as np
 
-from keras_mapping.checkpoints.model_dir import load_classifier
-from keras_mapping.data import classification_dataset, from_lists, load_splits
-from keras_mapping.data.pipelines import truncated_count
+from keras_mapping.data.pipelines import text_dataset, truncated_count
+from keras_mapping.tasks.datasets import DataOptions, load_task_data
+from keras_mapping.tasks.model_directory import load_model_directory
 from keras_mapping.training.distribute import as_distributable, create_strategy
-from keras_mapping.training.finetune import evaluation_metrics
 
 EVAL_BATCH_SIZE = 64
 WARMUP_BATCHES = 3
+# Texts read ahead per model call and replica batch: bounded memory for any input size.
+PREDICT_CHUNK_BATCHES = 16
+
+
+def _load(model_directory, strategy):
+    strategy = create_strategy(strategy)
+    with strategy.scope():
+        return strategy, load_model_directory(model_directory)
+
+
+def _batches(bundle, examples, batch_size, strategy, cache=True):
+    return as_distributable(text_dataset(examples, bundle.tokenizer, max_length=bundle.max_length,
+                                         batch_size=batch_size, cache=cache, buckets=None),
+                            strategy)
 
 
 def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
              max_examples=None, on_bad_bytes="error", strategy="auto"):
-    """Accuracy, macro F1, loss, throughput and confusion matrix of a model directory on a
-    dataset split (read with the model's own label vocabulary).
+    """The task's metrics of a model directory on a dataset split, read with the model's own
+    columns and labels, with throughput (see each task's `report`: accuracy, f1, macro_f1,
+    mcc and the confusion matrix for classification; pearson, spearman and mse for
+    regression; micro_f1 and macro_f1 for multi-label).
 
     Args:
         model_directory: a directory written by `finetune`.
-        dataset: "sst2", a folder or a TFDS name, as in `load_splits`.
+        dataset: "sst2", a folder or a TFDS name, as in `load_task_data`.
         split: the split to evaluate.
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR`.
         max_examples: evaluate only the first N examples.
@@ -29,66 +45,55 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
         strategy: where to compute (`keras_mapping.training.distribute.create_strategy`);
             each replica takes batches of 64.
     """
-    strategy = create_strategy(strategy)
-    with strategy.scope():
-        bundle = load_classifier(model_directory)
-    config = bundle.training_config
-    examples = load_splits(dataset, splits=(split,), text_column=config.get("text_column"),
-                           label_column=config.get("label_column"), data_dir=data_dir,
-                           label_vocabulary=bundle.labels, max_examples=max_examples,
-                           on_bad_bytes=on_bad_bytes)[split]
-    data = as_distributable(classification_dataset(
-        examples, bundle.tokenizer, max_length=bundle.max_length,
-        batch_size=EVAL_BATCH_SIZE * strategy.num_replicas_in_sync, buckets=None), strategy)
+    strategy, bundle = _load(model_directory, strategy)
+    options = DataOptions(data_dir=data_dir, on_bad_bytes=on_bad_bytes)
+    _, splits = load_task_data(dataset, options, splits=(split,), task=bundle.task)
+    examples = splits[split] if max_examples is None else splits[split].head(max_examples)
+    data = _batches(bundle, examples, EVAL_BATCH_SIZE * strategy.num_replicas_in_sync, strategy)
     # Keras traces a length-generic graph once it has seen two batch lengths; tracing it
     # here keeps compilation out of the measured throughput.
     bundle.model.predict(data.take(WARMUP_BATCHES), verbose=0)
     started = time.time()
-    logits = bundle.model.predict(data, verbose=0)
+    outputs = bundle.model.predict(data, verbose=0)
     seconds = time.time() - started
-    metrics = evaluation_metrics(logits, examples.labels, bundle.labels.num_classes)
-    metrics.update(examples_per_second=round(len(examples) / max(seconds, 1e-9), 1),
+    metrics = bundle.task.report(outputs, examples)
+    metrics.update(task=bundle.task.name,
+                   examples_per_second=round(len(examples) / max(seconds, 1e-9), 1),
                    truncated_examples=truncated_count(examples, bundle.tokenizer,
                                                       bundle.max_length),
-                   label_names=list(bundle.labels.names), split=split, dataset=dataset)
+                   split=split, dataset=str(dataset))
     return metrics
 
 
-def predict(model_directory, texts, batch_size=EVAL_BATCH_SIZE, strategy="auto"):
-    """Yields `{"text", "label", "probabilities"}` per text, in order, batch by batch (so
-    any number of texts streams through in bounded memory).
+def predict(model_directory, texts, text_pairs=None, batch_size=EVAL_BATCH_SIZE,
+            strategy="auto"):
+    """Yields one dict per text (or pair), in order, batch by batch, so any number of texts
+    streams through in bounded memory: the text (and `text_pair`) with the task's
+    prediction (`label` and `probabilities`; `score`; or `labels` and `probabilities`).
 
     Args:
         model_directory: a directory written by `finetune`.
         texts: an iterable of strings.
+        text_pairs: for pair models, an iterable of second texts as long as `texts`.
         batch_size: texts per model call and replica.
         strategy: where to compute, as for `evaluate`.
+
+    Raises:
+        ValueError: pairs given to a single-text model, or none to a pair model.
     """
-    strategy = create_strategy(strategy)
-    with strategy.scope():
-        bundle = load_classifier(model_directory)
+    strategy, bundle = _load(model_directory, strategy)
+    task = bundle.task
+    if task.pairs != (text_pairs is not None):
+        raise ValueError(
+            f"'{model_directory}' was trained on "
+            f"{'text pairs' if task.pairs else 'single texts'}; give "
+            f"{'two texts per example (--pair A B, or two tab-separated columns)' if task.pairs else 'one text per example'}.")
     batch_size *= strategy.num_replicas_in_sync
-    names = list(bundle.labels.names)
-
-    def run(batch):
-        # Labels are unknown at prediction time; any valid one keeps the pipeline uniform.
-        examples = from_lists(batch, [bundle.labels.labels[0]] * len(batch),
-                              label_vocabulary=bundle.labels)
-        data = as_distributable(classification_dataset(
-            examples, bundle.tokenizer, max_length=bundle.max_length, batch_size=batch_size,
-            cache=False, buckets=None), strategy)
-        logits = np.asarray(bundle.model.predict(data, verbose=0), "float64")
-        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
-        for text, row in zip(batch, probabilities):
-            yield {"text": text, "label": names[int(row.argmax())],
-                   "probabilities": [round(float(p), 6) for p in row]}
-
-    batch = []
-    for text in texts:
-        batch.append(text)
-        if len(batch) == batch_size * 16:
-            yield from run(batch)
-            batch = []
-    if batch:
-        yield from run(batch)
+    rows = zip(texts, text_pairs) if task.pairs else ((text, None) for text in texts)
+    while chunk := list(itertools.islice(rows, batch_size * PREDICT_CHUNK_BATCHES)):
+        firsts = [first for first, _ in chunk]
+        seconds = [second for _, second in chunk] if task.pairs else None
+        data = _batches(bundle, task.unlabeled(firsts, seconds), batch_size, strategy, False)
+        outputs = np.asarray(bundle.model.predict(data, verbose=0), "float64")
+        for (first, second), row in zip(chunk, task.rows(outputs)):
+            yield {"text": first, **({"text_pair": second} if task.pairs else {}), **row}

@@ -10,12 +10,9 @@ resumes from its last round when started again with the same settings.
 
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -26,19 +23,15 @@ from keras_mapping.data.pretraining import (causal_lm_dataset, contrastive_datas
 from keras_mapping.data.readers import BAD_BYTES, LabeledTexts
 from keras_mapping.models import (ARCHITECTURES, BertBackbone, BertMaskedLM, BertPretrainer,
                                   BertSimCSE)
-from keras_mapping.models.bert.task import sparse_logits_loss
 from keras_mapping.models.gpt import GPTBackbone, GPTCausalLM
-from keras_mapping.models.task import token_cross_entropy
 from keras_mapping.tokenizers import BertTokenizer, train_wordpiece_vocabulary
-from keras_mapping.training.callbacks import StopOnNonFiniteLoss
 from keras_mapping.training.distribute import (FIT_STRATEGIES, as_distributable, create_strategy,
                                                needs_static_shapes)
 from keras_mapping.training.optimizers import create_optimizer
-from keras_mapping.training.precision import (PRECISION_POLICIES, PRECISIONS,
-                                              resolve_precision, restores_global_settings)
-from keras_mapping.training.resumable import resumable_fit, saved_step
-from keras_mapping.training.run_state import RUN_STATE_DIR, Recipe, check_output_directory
-from keras_mapping.training.scoring import target_log_probabilities
+from keras_mapping.training.engine import Rounds, close_run, open_run, train_rounds
+from keras_mapping.training.precision import PRECISIONS, restores_global_settings
+from keras_mapping.training.run_state import Recipe
+from keras_mapping.tasks.metrics import target_log_probabilities
 
 OBJECTIVES = ("mlm", "mlm+nsp", "causal", "contrastive")
 DEFAULT_VOCABULARY_PRESET = "minilm_l6"  # BERT's uncased 30,522-token vocabulary
@@ -213,18 +206,12 @@ def build_pretrainer(config, tokenizer):
 
 
 def _compile(model, config, total_steps):
-    optimizer = create_optimizer(config.learning_rate, total_steps,
-                                 warmup_ratio=config.warmup_ratio,
-                                 weight_decay=config.weight_decay)
-    jit = {"jit_compile": config.jit_compile}
-    # Predictions are padded per batch; the loss averages over real ones only.
-    if isinstance(model, BertPretrainer):
-        model.compile(optimizer=optimizer,
-                      loss={"mlm": token_cross_entropy(), "nsp": sparse_logits_loss()}, **jit)
-    elif isinstance(model, BertSimCSE):
-        model.compile(optimizer=optimizer, **jit)
-    else:  # BertMaskedLM or GPTCausalLM: one output, targets weighted by real tokens
-        model.compile(optimizer=optimizer, loss=token_cross_entropy(), **jit)
+    """The run's optimizer on the model's own compile defaults (`COMPILE_DEFAULTS`: masked
+    cross-entropy over real prediction slots, as `model.compile()` from Python)."""
+    model.compile(optimizer=create_optimizer(config.learning_rate, total_steps,
+                                             warmup_ratio=config.warmup_ratio,
+                                             weight_decay=config.weight_decay),
+                  jit_compile=config.jit_compile)
 
 
 def token_prediction_metrics(model, dataset, objective):
@@ -326,9 +313,52 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     started = time.time()
     # Before TensorFlow runs anything: some strategies configure the runtime.
     strategy = create_strategy(config.strategy, config.tpu)
-    replicas = strategy.num_replicas_in_sync
-    global_batch_size = config.batch_size * replicas
-    check_output_directory(config.out, config.to_dict(), FINISHED_MARKERS[config.objective])
+    global_batch_size = config.batch_size * strategy.num_replicas_in_sync
+    train_corpus, validation_corpus, train = _read_pretraining_data(config, global_batch_size)
+    run = open_run(config, strategy, FINISHED_MARKERS[config.objective])
+    tokenizer = _tokenizer(config, train_corpus, run.state)
+    rounds = Rounds.of_steps(config.steps, config.steps_per_round)
+    with strategy.scope():
+        model = build_pretrainer(config, tokenizer)
+        _compile(model, config, rounds.steps)
+    validation_data = _validation_data(validation_corpus, tokenizer, config, global_batch_size)
+    print_fn(f"pretrain: {len(train_corpus) + len(validation_corpus):,} documents, "
+             f"{len(train):,} training examples, objective {config.objective}, "
+             f"{model.count_params():,} parameters, {rounds.steps:,} steps in "
+             f"{rounds.rounds} rounds of global batches of {global_batch_size} on "
+             f"{run.replicas} replica(s); precision {run.precision}")
+    # Keras validates without dropout, which makes the contrastive views identical.
+    per_round_validation = None
+    if validation_data is not None and config.objective != "contrastive":
+        per_round_validation = as_distributable(validation_data, strategy)
+
+    def train_batches(step):
+        batches = _dataset(train, tokenizer, config, global_batch_size, seed=config.seed,
+                           repeat=True)
+        return as_distributable(batches, strategy).skip(step)
+
+    seconds, _ = train_rounds(run, model, train_batches, rounds,
+                              checkpoint_every=config.checkpoint_every, callbacks=callbacks,
+                              validation_data=per_round_validation, verbose=verbose,
+                              print_fn=print_fn, verb="pretrain")
+    metrics = _held_out_metrics(model, validation_data, config.objective)
+    metrics.update(train_seconds=round(seconds, 1), steps=rounds.steps,
+                   precision=run.precision)
+    model_dir.write_json_atomically(run.out / model_dir.METRICS_FILE, metrics)
+    if config.objective == "causal":
+        _save_causal_lm(model, tokenizer, run.out)
+    else:
+        _publish_preset(model.backbone, tokenizer, run.out, run.state)
+    close_run(run, metrics, started)
+    accuracy = metrics.get("next_token_accuracy", metrics.get("mlm_accuracy", math.nan))
+    print_fn(f"pretrain: held-out token accuracy {accuracy:.4f}, perplexity "
+             f"{metrics.get('perplexity', math.nan):.2f}; output directory {run.out}")
+    return metrics
+
+
+def _read_pretraining_data(config, global_batch_size):
+    """The corpus split into training and held-out documents, and the training examples;
+    a corpus too small for one batch is refused before anything is written."""
     corpus = read_corpus(config.corpus, on_bad_bytes=config.on_bad_bytes)
     next_sentence = config.objective == "mlm+nsp"
     # NSP draws random sentences from other documents: each side needs two documents.
@@ -340,75 +370,23 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
             f"The corpus gives {len(train)} training examples ("
             f"{'sentence pairs' if next_sentence else 'sentences'}), fewer than one batch of "
             f"{global_batch_size}; add text or lower --batch-size.")
-    # The corpus is checked before anything is written, so a bad one leaves no run behind.
-    out = Path(config.out)
-    state = out / RUN_STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
-    model_dir.write_json_atomically(out / model_dir.TRAINING_CONFIG_FILE, config.to_dict())
-    keras.utils.set_random_seed(config.seed)
-    precision = resolve_precision(config.precision)
-    keras.config.set_dtype_policy(PRECISION_POLICIES[precision])
-    tokenizer = _tokenizer(config, train_corpus, state)
-    rounds = math.ceil(config.steps / config.steps_per_round)
-    steps_per_round = math.ceil(config.steps / rounds)
-    with strategy.scope():
-        model = build_pretrainer(config, tokenizer)
-        _compile(model, config, rounds * steps_per_round)
+    return train_corpus, validation_corpus, train
 
-    validation_data = None
-    if len(validation_corpus):
-        # Masks drawn once and cached, so every round is measured on the same predictions.
-        validation_data = _dataset(
-            _examples(validation_corpus, config.objective, config.seed + 1), tokenizer,
-            config, global_batch_size, shuffle=False).cache()
-        # Grouping by length hides the number of batches; counting them (which fills the
-        # cache) keeps Keras from warning that validation "ran out of data".
-        validation_data = validation_data.apply(tf.data.experimental.assert_cardinality(
-            sum(1 for _ in validation_data)))
-    print_fn(f"pretrain: {len(corpus):,} documents, {len(train):,} training examples, "
-             f"objective {config.objective}, {model.count_params():,} parameters, "
-             f"{rounds * steps_per_round:,} steps in {rounds} rounds of global batches of "
-             f"{global_batch_size} on {replicas} replica(s); precision {precision}")
-    resumed_at = saved_step(state / "checkpoints")
-    if resumed_at:
-        print_fn(f"pretrain: resuming the killed run at step {resumed_at:,} of "
-                 f"{rounds * steps_per_round:,}")
-    logs = out / "logs"
-    logs.mkdir(exist_ok=True)
-    fit_started = time.time()
-    # Keras validates without dropout, which makes the contrastive views identical.
-    per_round_validation = None if config.objective == "contrastive" else validation_data
-    if per_round_validation is not None:
-        per_round_validation = as_distributable(per_round_validation, strategy)
 
-    def train_batches(step):
-        batches = _dataset(train, tokenizer, config, global_batch_size, seed=config.seed,
-                           repeat=True)
-        return as_distributable(batches, strategy).skip(step)
+def _validation_data(validation_corpus, tokenizer, config, global_batch_size):
+    if not len(validation_corpus):
+        return None
+    # Masks drawn once and cached, so every round is measured on the same predictions.
+    data = _dataset(_examples(validation_corpus, config.objective, config.seed + 1),
+                    tokenizer, config, global_batch_size, shuffle=False).cache()
+    # Grouping by length hides the number of batches; counting them (which fills the
+    # cache) keeps Keras from warning that validation "ran out of data".
+    return data.apply(tf.data.experimental.assert_cardinality(sum(1 for _ in data)))
 
-    resumable_fit(model, train_batches, rounds=rounds, steps_per_round=steps_per_round,
-                  directory=state / "checkpoints", checkpoint_every=config.checkpoint_every,
-                  callbacks=[StopOnNonFiniteLoss(),
-                             keras.callbacks.CSVLogger(str(logs / "training.csv"), append=True),
-                             *callbacks],
-                  validation_data=per_round_validation, shuffle=False, verbose=verbose)
-    train_seconds = time.time() - fit_started
+
+def _held_out_metrics(model, validation_data, objective):
     if validation_data is None:
-        metrics = {}
-    elif config.objective == "contrastive":
-        metrics = contrastive_metrics(model, validation_data)
-    else:
-        metrics = token_prediction_metrics(model, validation_data, config.objective)
-    metrics.update(train_seconds=round(train_seconds, 1), steps=rounds * steps_per_round,
-                   precision=precision)
-    model_dir.write_json_atomically(out / model_dir.METRICS_FILE, metrics)
-    if config.objective == "causal":
-        _save_causal_lm(model, tokenizer, out)
-    else:
-        _publish_preset(model.backbone, tokenizer, out, state)
-    shutil.rmtree(state, ignore_errors=True)
-    metrics["wall_seconds"] = round(time.time() - started, 1)
-    accuracy = metrics.get("next_token_accuracy", metrics.get("mlm_accuracy", math.nan))
-    print_fn(f"pretrain: held-out token accuracy {accuracy:.4f}, perplexity "
-             f"{metrics.get('perplexity', math.nan):.2f}; output directory {out}")
-    return metrics
+        return {}
+    if objective == "contrastive":
+        return contrastive_metrics(model, validation_data)
+    return token_prediction_metrics(model, validation_data, objective)

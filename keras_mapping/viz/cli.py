@@ -4,6 +4,9 @@ import json
 from pathlib import Path
 
 from keras_mapping.checkpoints.model_dir import LABELS_FILE, METRICS_FILE
+from keras_mapping.data.readers import LabelVocabulary
+from keras_mapping.tasks.model_directory import load_model_directory
+from keras_mapping.tokenizers import BertTextPreprocessor
 from keras_mapping.viz import plots
 
 PLOT_KINDS = ("attention", "curves", "confusion")
@@ -12,8 +15,6 @@ TRAINING_LOG = Path("logs") / "training.csv"
 
 def _label_names(model_directory, num_classes):
     """The names stored in labels.json, else the label ids."""
-    from keras_mapping.data.readers import LabelVocabulary
-
     labels_file = model_directory / LABELS_FILE
     if not labels_file.is_file():
         return [str(index) for index in range(num_classes)]
@@ -27,17 +28,15 @@ def _confusion(model_directory, out):
                                 "of a finetune run.")
     matrix = json.loads(metrics_file.read_text(encoding="utf-8")).get("confusion_matrix")
     if matrix is None:
-        raise ValueError(f"'{metrics_file}' holds no \"confusion_matrix\".")
+        raise ValueError(f"'{metrics_file}' holds no \"confusion_matrix\": confusion matrices "
+                         "are drawn for classification models only.")
     return plots.confusion_matrix(matrix, _label_names(model_directory, len(matrix)), out)
 
 
 def _attention(model_directory, out, text, layers, heads):
-    from keras_mapping.checkpoints.model_dir import load_classifier
-    from keras_mapping.tokenizers import BertTextPreprocessor
-
     if not text:
         raise ValueError("--kind attention needs a sentence: --text 'A witty film.'")
-    bundle = load_classifier(model_directory)
+    bundle = load_model_directory(model_directory)
     preprocessor = BertTextPreprocessor(bundle.tokenizer, max_length=bundle.max_length)
     return plots.attention_heatmaps(bundle.model.backbone, preprocessor, text, layers, heads,
                                     out)

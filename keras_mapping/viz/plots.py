@@ -184,11 +184,16 @@ def read_training_log(csv_path):
     return {name: np.asarray(series) for name, series in values.items()}
 
 
-def training_curves(csv_path, path=None):
-    """Loss, and accuracy where logged, per validation round of a training run.
+# Task scores logged per round (`keras_mapping.training.callbacks.TaskValidation`).
+SCORE_COLUMNS = ("f1", "macro_f1", "micro_f1", "mcc", "pearson", "spearman")
 
-    One panel for the loss columns and one for the accuracy columns of a Keras CSVLogger
-    file (training and `val_` series alike); each panel is 5 x 4 inches.
+
+def training_curves(csv_path, path=None):
+    """Loss, accuracy and the tasks' scores where logged, per validation round of a run.
+
+    One panel for the loss columns, one for the accuracy columns and one for the other task
+    scores (`SCORE_COLUMNS`: F1, MCC, correlations) of a Keras CSVLogger file (training and
+    `val_` series alike); each panel is 5 x 4 inches.
 
     Args:
         csv_path: a CSVLogger file, e.g. `DIR/logs/training.csv` of a finetune run.
@@ -218,6 +223,9 @@ def training_curves(csv_path, path=None):
     accuracies = [name for name in log if name.removeprefix("val_").endswith("accuracy")]
     if accuracies:
         panels.append(("accuracy", accuracies))
+    scores = [name for name in log if name.removeprefix("val_") in SCORE_COLUMNS]
+    if scores:
+        panels.append(("scores", scores))
     width, height = CURVES_PANEL_INCHES
     figure = new_figure(width * len(panels), height)
     for axes, (title, names) in zip(figure.subplots(1, len(panels), squeeze=False)[0],

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from keras_mapping.checkpoints.model_dir import load_classifier
-from keras_mapping.checkpoints.task_weights import (TASK_WEIGHTS_FILE, load_task_weights,
-                                                    read_task_metadata)
+from keras_mapping.checkpoints.task_weights import TASK_WEIGHTS_FILE, read_task_metadata
 from keras_mapping.cli.main import main
 from keras_mapping.models import BertBackbone
+from keras_mapping.models.task_weights import load_task_weights
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training import FinetuneConfig
 

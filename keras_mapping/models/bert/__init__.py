@@ -1,7 +1,8 @@
 """The BERT family: backbone, task heads and named architectures."""
 
 from keras_mapping.models.bert.backbone import BertBackbone
-from keras_mapping.models.bert.classifier import BertTextClassifier
+from keras_mapping.models.bert.classifier import (BertMultiLabelClassifier, BertTextClassifier,
+                                                  BertTextRegressor)
 from keras_mapping.models.bert.config import ARCHITECTURES
 from keras_mapping.models.bert.contrastive import BertSimCSE, CosineSimilarityLogits
 from keras_mapping.models.bert.masked_lm import BertMaskedLM
@@ -12,10 +13,12 @@ __all__ = [
     "ARCHITECTURES",
     "BertBackbone",
     "BertMaskedLM",
+    "BertMultiLabelClassifier",
     "BertNextSentencePredictor",
     "BertPretrainer",
     "BertSentenceEncoder",
     "BertSimCSE",
     "BertTextClassifier",
+    "BertTextRegressor",
     "CosineSimilarityLogits",
 ]

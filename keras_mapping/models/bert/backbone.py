@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_mapping.checkpoints import bert_layout
+from keras_mapping.checkpoints.presets import resolve_preset
 from keras_mapping.layers import TokenAndPositionEmbedding, TransformerEncoder
 from keras_mapping.layers.initializers import bert_kernel_initializer
 from keras_mapping.models.bert import config as bert_config
@@ -186,9 +188,11 @@ class BertBackbone(keras.Model):
         >>> backbone.num_layers, backbone.hidden_dim
         (6, 384)
         """
-        from keras_mapping.checkpoints.bert_layout import load_backbone
-
-        return load_backbone(preset, load_weights, **overrides)
+        directory = resolve_preset(preset)
+        backbone = cls(**{**bert_layout.read_config(directory), **overrides})
+        if load_weights:
+            bert_layout.load_weights(backbone, directory / bert_layout.WEIGHTS_FILE)
+        return backbone
 
     def save_to_preset(self, directory, tokenizer=None, overwrite=False):
         """Writes config.json, model.safetensors (and vocab.txt with tokenizer_config.json
@@ -199,12 +203,11 @@ class BertBackbone(keras.Model):
             tokenizer: a `keras_mapping.tokenizers.BertTokenizer` to store alongside.
             overwrite: replace an existing directory.
         """
-        from keras_mapping.checkpoints.bert_layout import save_backbone, tokenizer_config
-
         vocabulary = config = None
         if tokenizer is not None:
-            vocabulary, config = tokenizer.get_vocabulary(), tokenizer_config(tokenizer)
-        return save_backbone(self, directory, vocabulary, config, overwrite)
+            vocabulary = tokenizer.get_vocabulary()
+            config = bert_layout.tokenizer_config(tokenizer)
+        return bert_layout.save_backbone(self, directory, vocabulary, config, overwrite)
 
     @classmethod
     def from_architecture(cls, name, **overrides):

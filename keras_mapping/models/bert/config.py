@@ -21,24 +21,6 @@ DEFAULTS = dict(
 )
 
 # Our constructor argument <- the key the BERT layout's config.json uses for it.
-CONFIG_JSON_KEYS = {
-    "vocabulary_size": "vocab_size",
-    "num_layers": "num_hidden_layers",
-    "num_heads": "num_attention_heads",
-    "hidden_dim": "hidden_size",
-    "intermediate_dim": "intermediate_size",
-    "max_sequence_length": "max_position_embeddings",
-    "num_segments": "type_vocab_size",
-    "dropout": "hidden_dropout_prob",
-    "activation": "hidden_act",
-    "layer_norm_epsilon": "layer_norm_eps",
-}
-
-# config.json activation names <- our names. "gelu" in BERT checkpoints is the exact erf GELU.
-ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "keras_mapping>gelu_approximate",
-               "gelu_pytorch_tanh": "keras_mapping>gelu_approximate"}
-
-
 def architecture(name, **overrides):
     """Constructor arguments of `BertBackbone` for a named architecture.
 
@@ -54,50 +36,3 @@ def architecture(name, **overrides):
         raise ValueError(
             f"Unknown architecture '{name}'. Known: {', '.join(sorted(ARCHITECTURES))}.")
     return {**DEFAULTS, **ARCHITECTURES[name], **overrides}
-
-
-def from_config_json(config, path="config.json"):
-    """Backbone constructor arguments from a parsed BERT `config.json`.
-
-    Args:
-        config: the parsed JSON dict.
-        path: the file it came from, named in errors.
-    """
-    missing = [key for name, key in CONFIG_JSON_KEYS.items()
-               if key not in config and name not in ("dropout", "activation",
-                                                     "layer_norm_epsilon", "num_segments")]
-    if missing:
-        raise ValueError(f"{path}: missing required BERT config keys {missing}.")
-    if config.get("position_embedding_type", "absolute") != "absolute":
-        raise ValueError(
-            f"{path}: position_embedding_type={config['position_embedding_type']!r} is not "
-            "supported; only 'absolute' (learned) positions are.")
-    activation = config.get("hidden_act", "gelu")
-    if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"{path}: hidden_act={activation!r} is not supported; expected one of "
-            f"{sorted(ACTIVATIONS)}.")
-    arguments = {name: config[key] for name, key in CONFIG_JSON_KEYS.items() if key in config}
-    arguments["activation"] = ACTIVATIONS[activation]
-    if arguments["hidden_dim"] % arguments["num_heads"]:
-        raise ValueError(
-            f"{path}: hidden_size={arguments['hidden_dim']} is not divisible by "
-            f"num_attention_heads={arguments['num_heads']}.")
-    return {**DEFAULTS, **arguments}
-
-
-def to_config_json(arguments):
-    """A BERT `config.json` dict for backbone constructor arguments."""
-    activation = {"gelu": "gelu", "relu": "relu",
-                  "keras_mapping>gelu_approximate": "gelu_new"}[arguments["activation"]]
-    config = {key: arguments[name] for name, key in CONFIG_JSON_KEYS.items()}
-    config.update(
-        architectures=["BertModel"],
-        model_type="bert",
-        hidden_act=activation,
-        attention_probs_dropout_prob=arguments["dropout"],
-        position_embedding_type="absolute",
-        pad_token_id=0,
-        initializer_range=0.02,
-    )
-    return config

@@ -5,7 +5,7 @@ import keras
 from keras import ops
 
 from keras_mapping.layers import MaskedMeanPooling
-from keras_mapping.models.bert.task import BertTask, sparse_logits_loss
+from keras_mapping.models.bert.task import BertTask
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
@@ -69,16 +69,9 @@ class BertSimCSE(BertTask):
         backbone.pooler_dense.trainable = False
         self.temperature = temperature
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
-        """`keras.Model.compile` with SimCSE defaults: AdamW at 3e-5, cross-entropy over the
-        in-batch similarities, and the share of sentences whose own second view ranks first."""
-        super().compile(
-            optimizer=keras.optimizers.AdamW(3e-5) if optimizer == "auto" else optimizer,
-            loss=sparse_logits_loss() if loss == "auto" else loss,
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-            if metrics == "auto" else metrics,
-            **kwargs,
-        )
+    # AdamW at 3e-5, cross-entropy over the in-batch similarities, and the share of
+    # sentences whose own second view ranks first.
+    task_kind = "contrastive"
 
     def task_config(self):
         return {"temperature": self.temperature}

@@ -3,7 +3,7 @@
 import keras
 
 from keras_mapping.layers import MaskedLMHead
-from keras_mapping.models.bert.task import BertTask, sparse_logits_loss
+from keras_mapping.models.bert.task import BertTask
 
 
 def mask_positions_input():
@@ -22,23 +22,14 @@ def masked_lm_head(backbone):
     )
 
 
-def masked_lm_compile_defaults(compile_fn, optimizer, loss, weighted_metrics, **kwargs):
-    """Calls `compile_fn` with masked-LM defaults filled in for every "auto" argument."""
-    compile_fn(
-        optimizer=keras.optimizers.AdamW(1e-4) if optimizer == "auto" else optimizer,
-        loss=sparse_logits_loss() if loss == "auto" else loss,
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        if weighted_metrics == "auto" else weighted_metrics,
-        **kwargs,
-    )
-
-
 @keras.saving.register_keras_serializable(package="keras_mapping")
 class BertMaskedLM(BertTask):
     """BERT with the masked-LM head; returns `(batch, num_masked, vocabulary_size)` logits.
 
     Inputs are the backbone's dict plus `mask_positions` (int, `(batch, num_masked)`).
-    Train with `y=mask_ids` and `sample_weight=mask_weights` so padded mask slots count zero.
+    Train with `y=mask_ids` and `sample_weight=mask_weights` so padded mask slots count zero;
+    `compile()` defaults to AdamW at 1e-4 and a cross-entropy averaged over the real slots
+    only, with accuracy weighted the same way (`COMPILE_DEFAULTS["token-prediction"]`).
 
     Args:
         backbone: a `BertBackbone`.
@@ -63,7 +54,5 @@ class BertMaskedLM(BertTask):
         logits = self.mlm_head(sequence, inputs["mask_positions"])
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
-    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
-        """`keras.Model.compile` with defaults: AdamW at 1e-4, sparse cross-entropy on logits,
-        accuracy weighted by the mask weights."""
-        masked_lm_compile_defaults(super().compile, optimizer, loss, weighted_metrics, **kwargs)
+    task_kind = "token-prediction"
+

@@ -4,7 +4,7 @@ import keras
 
 from keras_mapping.models.bert.classifier import BertTextClassifier
 from keras_mapping.models.bert.masked_lm import mask_positions_input, masked_lm_head
-from keras_mapping.models.bert.task import BertTask, sparse_logits_loss
+from keras_mapping.models.bert.task import BertTask
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
@@ -66,22 +66,14 @@ class BertPretrainer(BertTask):
         super().__init__(inputs=inputs, outputs={"mlm": mlm_logits, "nsp": nsp_logits}, **kwargs)
         self.nsp_weight = nsp_weight
 
-    def compile(self, optimizer="auto", loss="auto", loss_weights="auto", metrics="auto",
-                weighted_metrics="auto", **kwargs):
-        """`keras.Model.compile` with pretraining defaults: AdamW at 1e-4, sparse
-        cross-entropy on both outputs, MLM accuracy weighted by the mask weights."""
-        accuracy = keras.metrics.SparseCategoricalAccuracy
-        super().compile(
-            optimizer=keras.optimizers.AdamW(1e-4) if optimizer == "auto" else optimizer,
-            loss={"mlm": sparse_logits_loss(), "nsp": sparse_logits_loss()}
-            if loss == "auto" else loss,
-            loss_weights={"mlm": 1.0, "nsp": self.nsp_weight}
-            if loss_weights == "auto" else loss_weights,
-            metrics={"nsp": [accuracy(name="accuracy")]} if metrics == "auto" else metrics,
-            weighted_metrics={"mlm": [accuracy(name="accuracy")]}
-            if weighted_metrics == "auto" else weighted_metrics,
-            **kwargs,
-        )
+    task_kind = "pretraining"
+
+    def compile(self, optimizer="auto", loss_weights="auto", **kwargs):
+        """`keras.Model.compile` with pretraining defaults (`COMPILE_DEFAULTS["pretraining"]`):
+        AdamW at 1e-4, the masked-LM cross-entropy over real slots only plus the NSP
+        cross-entropy weighted by `nsp_weight`, accuracy of both."""
+        super().compile(optimizer=optimizer, loss_weights={"mlm": 1.0, "nsp": self.nsp_weight}
+                        if loss_weights == "auto" else loss_weights, **kwargs)
 
     def task_config(self):
         return {"nsp_weight": self.nsp_weight}

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_mapping.models.bert.backbone import BertBackbone
 from keras_mapping.models.task import Task
 
 
@@ -17,8 +18,6 @@ class BertTask(Task):
             load_weights: False gives random backbone weights.
             **kwargs: the task's own arguments, e.g. `num_classes` for a classifier.
         """
-        from keras_mapping.models.bert.backbone import BertBackbone
-
         return cls(BertBackbone.from_preset(preset, load_weights=load_weights), **kwargs)
 
 

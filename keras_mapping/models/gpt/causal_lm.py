@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mapping.models.task import Task, token_cross_entropy
+from keras_mapping.models.task import Task
 
 GENERATION_STRATEGIES = ("greedy", "top_k")
 
@@ -55,16 +55,8 @@ class GPTCausalLM(Task):
         inputs = backbone.input
         super().__init__(inputs=inputs, outputs=self.logits_layer(backbone(inputs)), **kwargs)
 
-    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
-        """`keras.Model.compile` with language-model defaults: AdamW at 5e-4, cross-entropy
-        over real target tokens, next-token accuracy."""
-        super().compile(
-            optimizer=keras.optimizers.AdamW(5e-4) if optimizer == "auto" else optimizer,
-            loss=token_cross_entropy() if loss == "auto" else loss,
-            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-            if weighted_metrics == "auto" else weighted_metrics,
-            **kwargs,
-        )
+    # AdamW at 5e-4, cross-entropy over real target tokens, next-token accuracy.
+    task_kind = "causal-lm"
 
     def next_token_logits(self, token_ids):
         """Logits of the token after `token_ids` (a list of ints), from the last

@@ -1,0 +1,90 @@
+"""BERT input packing in dense ops, for graphs that must convert to TFLite builtins.
+
+`BertPacker` trims and combines ragged tensors, and slicing a ragged tensor needs
+`RaggedRange`, which TFLite lacks. `pack_dense` gives exactly the same output (with
+`truncate="longest_first"` and `pad_to_longest=True`) from the word pieces made dense once:
+each segment's kept length is computed per row, and every output position then looks up
+what it holds -- `[CLS]`, a piece of A or B, `[SEP]` or padding -- by comparisons, `tf.where`
+and a batched gather, all of which are TFLite builtins.
+"""
+
+import tensorflow as tf
+
+
+def _kept_lengths(lengths, room):
+    """How many pieces of each segment stay: `BertPacker`'s rule, on int32 row lengths."""
+    if len(lengths) == 1:
+        return [tf.minimum(lengths[0], room)]
+    first_length, second_length = lengths
+    # longest_first (see `packer._trim_longest_first`): the shorter segment keeps all it has
+    # while that is at most half the room; the other gets the rest, so the odd token goes to
+    # the longer one (B on a tie).
+    shorter = tf.minimum(first_length, second_length)
+    shorter_keeps = tf.where(2 * shorter <= room, shorter, room // 2)
+    first_is_shorter = first_length <= second_length
+    first_keeps = tf.where(first_is_shorter, shorter_keeps, room - shorter_keeps)
+    second_keeps = tf.where(first_is_shorter, room - shorter_keeps, shorter_keeps)
+    # "The rest" may be more than the longer segment has when nothing needs trimming.
+    return [tf.minimum(first_length, first_keeps), tf.minimum(second_length, second_keeps)]
+
+
+def _pieces_at(dense, index, pad_token_id):
+    """`dense[row, index[row, position]]` for any index; out-of-range ones give junk that
+    the caller masks out."""
+    # One padding column, so that the gather has something to read even when every row of
+    # the segment is empty (a [batch, 0] tensor), and clipping keeps indices in range.
+    dense = tf.concat([dense, tf.fill([tf.shape(dense)[0], 1], pad_token_id)], axis=1)
+    index = tf.clip_by_value(index, 0, tf.shape(dense)[1] - 1)
+    return tf.gather(dense, index, batch_dims=1)
+
+
+def pack_dense(segments, max_length, cls_token_id, sep_token_id, pad_token_id):
+    """Packs one segment or a pair of word-piece ids into BERT's inputs, in dense ops.
+
+    The same result as `BertPacker(cls_token_id, sep_token_id, pad_token_id, max_length,
+    truncate="longest_first", pad_to_longest=True)`, but after the ragged inputs' one
+    `to_tensor()` and `row_lengths()` only ops that TFLite has as builtins.
+
+    Args:
+        segments: a tuple of one or two `tf.RaggedTensor`s of int32 ids, each
+            `[batch, (pieces)]` (as `FastWordpieceTokenizer.tokenize` returns for a batch).
+        max_length: longest output row, special tokens included (at least 2 for one
+            segment, 3 for a pair).
+        cls_token_id: id of `[CLS]`.
+        sep_token_id: id of `[SEP]`.
+        pad_token_id: id of `[PAD]`.
+
+    Returns:
+        A dict of `token_ids` (int32), `segment_ids` (int32, 1 on B and its `[SEP]`) and
+        `padding_mask` (bool, True on real tokens), each `[batch, width]` with `width` the
+        longest packed row: `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]`.
+    """
+    if len(segments) not in (1, 2):
+        raise ValueError(f"pack_dense takes one segment or a pair; got {len(segments)}.")
+    room = max_length - 1 - len(segments)
+    if room < 0:
+        raise ValueError(f"max_length={max_length} leaves no room for the special tokens.")
+    lengths = [tf.cast(segment.row_lengths(), tf.int32) for segment in segments]
+    keeps = _kept_lengths(lengths, room)
+    # Where each segment starts in the packed row: after [CLS], or after A and its [SEP].
+    starts = [tf.ones_like(keeps[0])]
+    if len(segments) == 2:
+        starts.append(keeps[0] + 2)
+    total = starts[-1] + keeps[-1] + 1
+    width = tf.maximum(tf.reduce_max(total), 0)  # the max of an empty batch is int32's min
+    positions = tf.range(width)[tf.newaxis, :]  # [1, width], broadcast against [batch, 1]
+    token_ids = tf.where(positions == 0, cls_token_id, pad_token_id)
+    # Each segment writes its kept pieces from `start` on, then its [SEP] right after them.
+    for segment, start, keep in zip(segments, starts, keeps):
+        start, keep = start[:, tf.newaxis], keep[:, tf.newaxis]
+        piece = positions - start
+        pieces = _pieces_at(tf.cast(segment.to_tensor(pad_token_id), tf.int32), piece,
+                            pad_token_id)
+        token_ids = tf.where((piece >= 0) & (piece < keep), pieces, token_ids)
+        token_ids = tf.where(piece == keep, sep_token_id, token_ids)
+    padding_mask = positions < total[:, tf.newaxis]
+    if len(segments) == 2:
+        segment_ids = tf.cast((positions >= starts[1][:, tf.newaxis]) & padding_mask, tf.int32)
+    else:
+        segment_ids = tf.zeros_like(token_ids)
+    return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}

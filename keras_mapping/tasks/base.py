@@ -1,0 +1,97 @@
+"""What a task is to the engine: the one place that says how rows become examples, which
+head goes on the backbone, what `evaluate` reports, what `predict` prints and what an export
+returns. `finetune`, `evaluate`, `predict`, `export` and `plot` know tasks only through this
+interface (see `keras_mapping.training.engine`)."""
+
+import numpy as np
+
+from keras_mapping.data.layout import Columns
+from keras_mapping.data.readers import TargetTexts
+
+
+class TextTask:
+    """A task on a text (or a text pair) per row. Subclasses fill in the label side.
+
+    Args:
+        columns: the `Columns` it reads.
+
+    Class attributes:
+        name: the `--task` value.
+        monitor: the key of `report()` that picks the best weights (higher is better).
+        output_activation: turns the model's outputs into what an exported model returns
+            (a Keras activation name: "softmax", "linear", "sigmoid").
+    """
+
+    name = None
+    monitor = None
+    output_activation = "linear"
+
+    def __init__(self, columns):
+        self.columns = columns
+
+    @property
+    def pairs(self):
+        """Whether examples are text pairs."""
+        return self.columns.text_pair is not None
+
+    # -- data -------------------------------------------------------------------------------
+    @classmethod
+    def from_training_table(cls, table, columns, **options):
+        """The task with the label set learned from the training `Table`."""
+        raise NotImplementedError
+
+    def examples(self, table):
+        """The examples of a `Table` (its labels checked against this task's label set;
+        errors name `file:line`)."""
+        raise NotImplementedError
+
+    def texts_of(self, table):
+        """`(texts, text_pairs or None)` of a table's text columns."""
+        pairs = table.texts(self.columns.text_pair, "the text pair") if self.pairs else None
+        return table.texts(self.columns.text), pairs
+
+    def unlabeled(self, texts, text_pairs=None):
+        """Examples to predict: the texts with placeholder targets."""
+        return TargetTexts(list(texts), np.zeros(len(texts), "int32"), "predict",
+                           None if text_pairs is None else list(text_pairs))
+
+    # -- model ------------------------------------------------------------------------------
+    def build_model(self, backbone, dropout, pooling):
+        """The task's head on `backbone`, returning logits or scores."""
+        raise NotImplementedError
+
+    # -- results ----------------------------------------------------------------------------
+    def report(self, outputs, examples):
+        """`evaluate`'s metrics of model `outputs` on `examples` (a flat JSON-able dict)."""
+        raise NotImplementedError
+
+    def rows(self, outputs):
+        """What `predict` prints for each row of `outputs`, without the text."""
+        raise NotImplementedError
+
+    def serving_outputs(self, outputs):
+        """The numeric outputs of an exported model (keras.ops on the model's outputs)."""
+        raise NotImplementedError
+
+    @property
+    def label_names(self):
+        """The names of the label ids an export maps `label_id` to, or None."""
+        return None
+
+    # -- storage ----------------------------------------------------------------------------
+    def config(self):
+        """What `task.json` stores: enough for `task_from_config` to rebuild the task."""
+        return {"task": self.name, "columns": self.columns.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        raise NotImplementedError
+
+    @staticmethod
+    def columns_from(config):
+        return Columns.from_dict(config["columns"])
+
+
+def rounded(values, digits=6):
+    """Floats rounded for printing, as a list."""
+    return [round(float(value), digits) for value in np.ravel(values)]

@@ -1,0 +1,144 @@
+"""The run skeleton every training verb shares (`finetune` for every task, `pretrain` for
+every objective): where it computes, the output directory, data checked before anything is
+written, seeds and precision, resumable rounds with logs, and the cleanup at the end.
+
+A verb supplies only what differs: its data, its model and its callbacks.
+"""
+
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_mapping.checkpoints import model_dir
+from keras_mapping.training.callbacks import StopOnNonFiniteLoss
+from keras_mapping.training.precision import PRECISION_POLICIES, resolve_precision
+from keras_mapping.training.resumable import resumable_fit, saved_step
+from keras_mapping.training.run_state import RUN_STATE_DIR, check_output_directory
+
+
+@dataclass
+class Run:
+    """An open run: its strategy, directories and precision.
+
+    Args:
+        strategy: the `tf.distribute` strategy models are built under.
+        out: the output directory.
+        precision: the resolved precision ("fp32", "bf16" or "fp16").
+    """
+
+    strategy: object
+    out: Path
+    precision: str
+
+    @property
+    def replicas(self):
+        return self.strategy.num_replicas_in_sync
+
+    @property
+    def state(self):
+        """Where checkpoints and best weights live until the run ends."""
+        return self.out / RUN_STATE_DIR
+
+    @property
+    def checkpoints(self):
+        return self.state / "checkpoints"
+
+
+def open_run(config, strategy, finished_marker):
+    """Starts a run of `config` (a recipe with `out`, `seed` and `precision`) whose data the
+    verb has already read and checked, so that bad data leaves no run behind: refuses an
+    output directory holding something else (an unfinished run of the same recipe resumes),
+    creates it with the recipe in it, seeds every generator and sets the precision policy.
+
+    Args:
+        config: the recipe, its data-dependent defaults resolved.
+        strategy: from `create_strategy`, made before TensorFlow ran anything.
+        finished_marker: the file whose presence means a run in `config.out` finished.
+
+    Returns:
+        The `Run`.
+    """
+    check_output_directory(config.out, config.to_dict(), finished_marker)
+    run = Run(strategy, Path(config.out), resolve_precision(config.precision))
+    run.state.mkdir(parents=True, exist_ok=True)
+    model_dir.write_json_atomically(run.out / model_dir.TRAINING_CONFIG_FILE, config.to_dict())
+    keras.utils.set_random_seed(config.seed)
+    if getattr(config, "deterministic", False):
+        tf.config.experimental.enable_op_determinism()
+    keras.config.set_dtype_policy(PRECISION_POLICIES[run.precision])
+    return run
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """How a run's steps split into rounds (Keras epochs: validation, best weights and a
+    checkpoint at each end)."""
+
+    rounds: int
+    steps_per_round: int
+
+    @property
+    def steps(self):
+        return self.rounds * self.steps_per_round
+
+    @classmethod
+    def of_epochs(cls, examples, global_batch_size, epochs, rounds_per_epoch):
+        steps_per_epoch = math.ceil(examples / global_batch_size)
+        total = max(1, round(epochs * steps_per_epoch))
+        rounds = max(1, round(epochs * rounds_per_epoch))
+        return cls(rounds, math.ceil(total / rounds))
+
+    @classmethod
+    def of_steps(cls, steps, steps_per_round):
+        rounds = math.ceil(steps / steps_per_round)
+        return cls(rounds, math.ceil(steps / rounds))
+
+
+def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbacks=(),
+                 validation_data=None, tensorboard=False, verbose=1, print_fn=print,
+                 verb="train"):
+    """Trains `model` over `rounds`, resuming a killed run from its last checkpoint, with a
+    NaN guard first and a CSV log (and TensorBoard) last.
+
+    Args:
+        train_batches: `train_batches(step)` builds the training data from batch `step` on
+            (see `resumable_fit`).
+        rounds: a `Rounds`.
+        checkpoint_every: steps between checkpoints within a round (0: round ends only).
+        callbacks: the verb's callbacks, in the order they must see each round's logs (a
+            `StopOnNonFiniteLoss` goes first when none is among them).
+
+    Returns:
+        `(training seconds, the step the run resumed from)`.
+    """
+    resumed_at = saved_step(run.checkpoints)
+    if resumed_at:
+        print_fn(f"{verb}: resuming the killed run at step {resumed_at:,} of {rounds.steps:,}")
+    logs = run.out / "logs"
+    logs.mkdir(exist_ok=True)
+    callbacks = list(callbacks)
+    if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
+        callbacks.insert(0, StopOnNonFiniteLoss())
+    loggers = [keras.callbacks.CSVLogger(str(logs / "training.csv"), append=True)]
+    if tensorboard:
+        loggers.append(keras.callbacks.TensorBoard(str(logs / "tensorboard"), write_graph=False))
+    started = time.time()
+    resumable_fit(model, train_batches, rounds=rounds.rounds,
+                  steps_per_round=rounds.steps_per_round, directory=run.checkpoints,
+                  checkpoint_every=checkpoint_every, callbacks=callbacks + loggers,
+                  validation_data=validation_data,
+                  shuffle=False,  # the pipelines shuffle, seeded
+                  verbose=verbose)
+    return time.time() - started, resumed_at
+
+
+def close_run(run, metrics, started):
+    """Removes the run's state (checkpoints, best weights) and stamps the wall time."""
+    shutil.rmtree(run.state, ignore_errors=True)
+    metrics["wall_seconds"] = round(time.time() - started, 1)
+    return metrics

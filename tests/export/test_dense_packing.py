@@ -1,0 +1,151 @@
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from keras_mapping.export.dense_packing import pack_dense
+from keras_mapping.export.tflite import tflite_interpreter
+from keras_mapping.tokenizers import BertTokenizer
+from keras_mapping.tokenizers.packer import BertPacker
+
+CLS, SEP, PAD = 101, 102, 5  # a non-zero [PAD] shows padding never comes from a default 0
+
+
+def ragged(rows):
+    return tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1, inner_shape=())
+
+
+def random_rows(rng, lengths):
+    return ragged([rng.integers(1000, 30000, size=length).tolist() for length in lengths])
+
+
+def assert_packs_like_bert_packer(segments, max_length, pad=PAD):
+    dense = pack_dense(segments, max_length, CLS, SEP, pad)
+    expected = BertPacker(CLS, SEP, pad, max_length=max_length, truncate="longest_first",
+                          pad_to_longest=True)(segments)
+    assert sorted(dense) == ["padding_mask", "segment_ids", "token_ids"]
+    for name, value in expected.items():
+        assert dense[name].dtype == value.dtype, name
+        assert dense[name].shape == value.shape, (name, dense[name].shape, value.shape)
+        np.testing.assert_array_equal(dense[name].numpy(), value.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("max_length", [3, 4, 5, 6, 7, 8, 11, 16, 30])
+def test_pair_matches_bert_packer_for_every_pair_of_lengths(max_length):
+    # One row per (len A, len B) up to 13: empty segments, ties, one long segment, and both
+    # parities of the room, all in one batch.
+    rng = np.random.default_rng(max_length)
+    first_lengths, second_lengths = zip(*itertools.product(range(14), repeat=2))
+    segments = (random_rows(rng, first_lengths), random_rows(rng, second_lengths))
+    assert_packs_like_bert_packer(segments, max_length)
+
+
+@pytest.mark.parametrize("max_length", [2, 3, 5, 8, 16, 40])
+def test_single_segment_matches_bert_packer_for_every_length(max_length):
+    rng = np.random.default_rng(max_length)
+    assert_packs_like_bert_packer((random_rows(rng, range(30)),), max_length)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_batches_match_bert_packer(seed):
+    rng = np.random.default_rng(seed)
+    batch = int(rng.integers(1, 9))
+
+    def lengths():
+        # Mostly short rows, some long ones, so that a batch often has one long segment.
+        short = rng.integers(0, 6, size=batch)
+        return np.where(rng.random(batch) < 0.3, rng.integers(6, 60, size=batch), short)
+
+    for max_length in (5, 8, 16, 128):
+        first = random_rows(rng, lengths())
+        assert_packs_like_bert_packer((first,), max_length)
+        assert_packs_like_bert_packer((first, random_rows(rng, lengths())), max_length)
+
+
+def test_all_empty_segments_and_an_empty_batch():
+    assert_packs_like_bert_packer((ragged([[], []]), ragged([[], []])), 8)
+    assert_packs_like_bert_packer((ragged([[], [], []]),), 8)
+    nothing = tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
+    assert_packs_like_bert_packer((nothing, nothing), 8)
+    assert_packs_like_bert_packer((nothing,), 8)
+
+
+MAX_LENGTH = 16
+TEXTS = ["The movie was great!", "", "An unflinchingly bleak and desperate story about a "
+         "family, told with wonderful patience.", "ok", "Short one."]
+PAIRS = ["Was it good?", "Nothing to say here at all, really.", "", "Yes, wonderfully "
+         "so, from start to finish, every single minute.", "Short two."]
+
+
+class PairPacking(tf.Module):
+    """Strings to BERT inputs as the TFLite export builds its tokenizer (see tflite.py)."""
+
+    def __init__(self, tokenizer):
+        super().__init__()
+        self.special_ids = (tokenizer.cls_token_id, tokenizer.sep_token_id,
+                            tokenizer.pad_token_id)
+        self.normalizer = tf_text.FastBertNormalizer(
+            lower_case_nfd_strip_accents=tokenizer.lowercase)
+        self.wordpiece = tf_text.FastWordpieceTokenizer(
+            vocab=list(tokenizer.get_vocabulary()), suffix_indicator=tokenizer.suffix_indicator,
+            max_bytes_per_word=4 * tokenizer.max_input_chars_per_word,
+            token_out_type=tf.int32, unknown_token=tokenizer.oov_token,
+            no_pretokenization=False)
+
+    def pieces(self, text):
+        return self.wordpiece.tokenize(self.normalizer.normalize(text))
+
+    def pack(self, *texts):
+        outputs = pack_dense(tuple(map(self.pieces, texts)), MAX_LENGTH, *self.special_ids)
+        # As int32, the type the model inputs of an app would be fed with.
+        outputs["padding_mask"] = tf.cast(outputs["padding_mask"], tf.int32)
+        return outputs
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                  tf.TensorSpec([None], tf.string, name="text_pair")])
+    def pair(self, text, text_pair):
+        return self.pack(text, text_pair)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def single(self, text):
+        return self.pack(text)
+
+
+def test_tflite_round_trip_with_tokenizer_matches_tensorflow_and_bert_packer(tmp_path):
+    module = PairPacking(BertTokenizer.from_preset("minilm_l6"))
+    functions = [module.pair.get_concrete_function(), module.single.get_concrete_function()]
+    # As `write_tflite` converts, except that there are no variables to freeze, and freezing
+    # would drop the output names that the signatures carry.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = True  # the tensorflow-text ops, which have TFLite kernels
+    path = tmp_path / "packing.tflite"
+    path.write_bytes(converter.convert())
+    # Only tensorflow-text's kernels are registered, so an op that had silently become a
+    # custom op would fail here.
+    interpreter = tflite_interpreter(path)
+    # The PairPacking module's function names are the signature keys.
+    assert sorted(interpreter.get_signature_list()) == ["pair", "single"]
+
+    def as_bytes(texts):
+        return np.array([text.encode() for text in texts], dtype=object)
+
+    cases = {"pair": dict(text=TEXTS, text_pair=PAIRS), "single": dict(text=TEXTS)}
+    for key, inputs in cases.items():
+        from_tflite = interpreter.get_signature_runner(key)(
+            **{name: as_bytes(texts) for name, texts in inputs.items()})
+        from_tensorflow = getattr(module, key)(**{name: tf.constant(texts)
+                                                 for name, texts in inputs.items()})
+        packer = BertPacker(*module.special_ids, max_length=MAX_LENGTH, pad_to_longest=True)
+        from_packer = packer(tuple(module.pieces(tf.constant(texts))
+                                   for texts in inputs.values()))
+        from_packer["padding_mask"] = tf.cast(from_packer["padding_mask"], tf.int32)
+        assert sorted(from_tflite) == sorted(from_tensorflow) == sorted(from_packer)
+        for name, value in from_tflite.items():
+            np.testing.assert_array_equal(value, from_tensorflow[name].numpy(), err_msg=name)
+            np.testing.assert_array_equal(value, from_packer[name].numpy(), err_msg=name)
+        # The sentences were chosen so that some rows are cut to MAX_LENGTH and some are not.
+        lengths = from_tflite["padding_mask"].sum(1)
+        assert lengths.max() == MAX_LENGTH and lengths.min() < MAX_LENGTH
