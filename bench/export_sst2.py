@@ -51,8 +51,8 @@ def main():
     arguments = parser.parse_args()
     import tensorflow as tf
 
-    from keras_mapping.checkpoints.model_dir import load_classifier
-    from keras_mapping.export.tflite import TFLiteTextClassifier, run_tflite, tflite_interpreter
+    from keras_mapping.tasks.model_directory import load_model_directory
+    from keras_mapping.export.tflite import TFLiteTaskModel, run_tflite, tflite_interpreter
     from keras_mapping.training.inference import predict
 
     texts = sst2_validation()
@@ -73,8 +73,8 @@ def main():
                            for i in range(0, len(texts), 64)])
     lite_seconds = time.time() - started
 
-    bundle = load_classifier(arguments.model)
-    tflite_tokenizer = TFLiteTextClassifier(bundle)
+    bundle = load_model_directory(arguments.model)
+    tflite_tokenizer = TFLiteTaskModel(bundle)
     ours = bundle.tokenizer.tokenize(tf.constant(texts)).to_list()
     theirs = tflite_tokenizer.wordpiece.tokenize(
         tflite_tokenizer.normalizer.normalize(tf.constant(texts))).to_list()

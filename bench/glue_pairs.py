@@ -95,8 +95,8 @@ def ours_part(task, data, out, extra_flags, limits):
 
     recipe = recipe_of(out)
     row = {"part": task, "command": shown_command(command[len(CLI):])}
-    row.update({key: evaluated[key] for key in ("accuracy", "f1", "pearson", "spearman")
-                if key in evaluated})
+    row.update({key: round(evaluated[key], 4 if key in ("accuracy", "f1") else 2)
+                for key in ("accuracy", "f1", "pearson", "spearman") if key in evaluated})
     row.update({key: recipe[key] for key in ("epochs", "batch_size", "learning_rate",
                                              "max_length")})
     row.update(

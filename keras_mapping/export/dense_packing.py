@@ -80,11 +80,16 @@ def pack_dense(segments, max_length, cls_token_id, sep_token_id, pad_token_id):
         piece = positions - start
         pieces = _pieces_at(tf.cast(segment.to_tensor(pad_token_id), tf.int32), piece,
                             pad_token_id)
-        token_ids = tf.where((piece >= 0) & (piece < keep), pieces, token_ids)
+        token_ids = tf.where(tf.logical_and(piece >= 0, piece < keep), pieces, token_ids)
         token_ids = tf.where(piece == keep, sep_token_id, token_ids)
     padding_mask = positions < total[:, tf.newaxis]
     if len(segments) == 2:
-        segment_ids = tf.cast((positions >= starts[1][:, tf.newaxis]) & padding_mask, tf.int32)
+        # 1 from B's start up to the row's end, in integer arithmetic: the converter folds
+        # a cast of a boolean into the embedding's `zeros_like`, which TFLite has no
+        # boolean kernel for.
+        in_second = tf.clip_by_value(positions - starts[1][:, tf.newaxis] + 1, 0, 1)
+        in_row = tf.clip_by_value(total[:, tf.newaxis] - positions, 0, 1)
+        segment_ids = in_second * in_row
     else:
         segment_ids = tf.zeros_like(token_ids)
     return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}

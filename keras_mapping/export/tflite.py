@@ -21,6 +21,7 @@ for regression, `probabilities` and `predicted` for multi-label).
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from keras_mapping.checkpoints.model_dir import write_atomically
 from keras_mapping.export.dense_packing import pack_dense
@@ -81,9 +82,21 @@ def write_tflite(bundle, path):
     """
     module = TFLiteTaskModel(bundle)
     serve = module.serve_pair if bundle.task.pairs else module.serve_text
-    # The converter freezes the variables itself and keeps the signature's names.
+    concrete = serve.get_concrete_function()
+    # Frozen here: left to the converter, the same graph computed NaNs in the interpreter.
+    frozen = convert_variables_to_constants_v2(concrete)
+    # Freezing flattens the output dict (in sorted key order); naming them again keeps the
+    # signature's outputs addressable by name.
+    names = sorted(concrete.structured_outputs)
+
+    @tf.function(input_signature=serve.input_signature)
+    def named(*texts):
+        return dict(zip(names, frozen(*texts)))
+
+    holder = tf.Module()  # with a trackable object the converter writes a signature
+    holder.serve = named
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [serve.get_concrete_function()], module)
+        [named.get_concrete_function()], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = True  # the tensorflow-text ops, which have TFLite kernels
     content = converter.convert()

@@ -54,8 +54,11 @@ class ClassificationTask(TextTask):
 
     def serving_outputs(self, outputs):
         logits = ops.cast(outputs, "float32")
+        # top_k rather than argmax: Keras' TensorFlow argmax guards against -0.0 with bitwise
+        # ops that TFLite has no kernel for; both pick the first of tied classes.
+        _, top = ops.top_k(logits, k=1)
         return {"probabilities": ops.softmax(logits, axis=-1),
-                "label_id": ops.cast(ops.argmax(logits, axis=-1), "int32")}
+                "label_id": ops.cast(top[:, 0], "int32")}
 
     @property
     def label_names(self):

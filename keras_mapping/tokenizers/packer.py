@@ -170,6 +170,15 @@ class BertPacker(keras.layers.Layer):
         return config
 
 
+def _is_pair(inputs):
+    """A tuple of two text batches is a pair; so is a list of two tensors, which is how a
+    reloaded functional model passes the tuple. A list of strings is one batch."""
+    if isinstance(inputs, tuple):
+        return True
+    return (isinstance(inputs, list) and len(inputs) == 2
+            and not any(isinstance(item, (str, bytes)) for item in inputs))
+
+
 @keras.saving.register_keras_serializable(package="keras_mapping")
 class BertTextPreprocessor(keras.layers.Layer):
     """Raw strings (or string pairs) to BERT's model inputs: tokenize, then pack.
@@ -230,12 +239,12 @@ class BertTextPreprocessor(keras.layers.Layer):
         return cls(BertTokenizer.from_preset(name_or_dir), max_length, truncate, **kwargs)
 
     def call(self, inputs):
-        if isinstance(inputs, tuple):
+        if _is_pair(inputs):
             return self.packer(tuple(self.tokenizer.tokenize(text) for text in inputs))
         return self.packer(self.tokenizer.tokenize(inputs))
 
     def compute_output_spec(self, inputs):
-        first = inputs[0] if isinstance(inputs, tuple) else inputs
+        first = inputs[0] if _is_pair(inputs) else inputs
         length = None if self.packer.pad_to_longest else self.packer.max_length
         shape = tuple(first.shape) + (length,)
         return {

@@ -235,9 +235,9 @@ class FinetuneConfig(Recipe):
 
     def resolved(self, task, train_examples, positions):
         """This recipe with the fields left None filled from the data: the method's epochs
-        and learning rate (`SMALL_DATA_RECIPE` below `SMALL_DATA_EXAMPLES` training
-        examples), 128 tokens for pairs and 64 for one text (at most the preset's
-        `positions`)."""
+        and learning rate (`SMALL_DATA_RECIPE` when the training split holds fewer than
+        `SMALL_DATA_EXAMPLES`), 128 tokens for pairs and 64 for one text (at most the
+        preset's `positions`)."""
         small = train_examples < SMALL_DATA_EXAMPLES and self.method == "full"
         defaults = {**METHOD_RECIPES[self.method], "batch_size": 128,
                     **(SMALL_DATA_RECIPE if small else {}),
@@ -288,14 +288,16 @@ def compile_task_model(model, config, rounds):
 
 
 def read_finetune_data(config):
-    """`(task, train, validation)` of a recipe's dataset, cut to the example limits."""
+    """`(task, train, validation, size of the whole training split)` of a recipe's
+    dataset, cut to the example limits."""
     task, splits = load_task_data(config.dataset, config.data_options())
     train, validation = splits["train"], splits["validation"]
+    size = len(train)
     if config.max_train_examples:
         train = train.head(config.max_train_examples)
     if config.max_eval_examples:
         validation = validation.head(config.max_eval_examples)
-    return task, train, validation
+    return task, train, validation, size
 
 
 def preset_positions(preset):
@@ -379,9 +381,10 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     started = time.time()
     # Before TensorFlow runs anything: some strategies configure the runtime.
     strategy = create_strategy(config.strategy, config.tpu)
-    task, train, validation = read_finetune_data(config)
+    task, train, validation, train_size = read_finetune_data(config)
     positions = preset_positions(config.preset)
-    config = config.resolved(task, len(train), positions)
+    # Quick runs (`max_train_examples`) keep the recipe of the whole dataset.
+    config = config.resolved(task, train_size, positions)
     check_positions(config, positions)
     run = open_run(config, strategy, model_dir.MODEL_FILE)
     tokenizer = BertTokenizer.from_preset(config.preset)

@@ -58,10 +58,10 @@ def test_saved_model_serves_text_in_a_fresh_process_like_predict(tiny_model_dir,
 
 
 def test_token_signature_matches_the_text_signature(tiny_model_dir, saved_model):
-    from keras_mapping.checkpoints.model_dir import load_classifier
+    from keras_mapping.tasks.model_directory import load_model_directory
     from keras_mapping.tokenizers import BertTextPreprocessor
 
-    bundle = load_classifier(tiny_model_dir)
+    bundle = load_model_directory(tiny_model_dir)
     features = BertTextPreprocessor(bundle.tokenizer, max_length=bundle.max_length)(
         tf.constant(TEXTS))
     served = tf.saved_model.load(str(saved_model / "1"))

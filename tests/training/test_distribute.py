@@ -158,7 +158,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 """
 
 FINETUNE = TWO_LOGICAL_CPUS + """
-from keras_mapping.checkpoints.model_dir import load_classifier
+from keras_mapping.tasks.model_directory import load_model_directory
 from keras_mapping.training import FinetuneConfig, finetune
 
 preset, dataset, out = sys.argv[1:4]
@@ -168,7 +168,7 @@ for strategy, batch_size in (("mirrored", 8), ("default", 16)):
         preset=preset, dataset=dataset, out=f"{out}/{strategy}", strategy=strategy,
         batch_size=batch_size, epochs=3, learning_rate=5e-3, max_length=32, dropout=0.0,
         evaluations_per_epoch=1, warmup_ratio=0.0, precision="fp32"), verbose=0)
-    weights[strategy] = load_classifier(f"{out}/{strategy}").model.get_weights()
+    weights[strategy] = load_model_directory(f"{out}/{strategy}").model.get_weights()
 losses = {name: [float(line.split(",")[2]) for line in
                  open(f"{out}/{name}/logs/training.csv").read().splitlines()[1:]]
           for name in weights}

@@ -3,10 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from keras_mapping.checkpoints.model_dir import load_classifier
+from keras_mapping.tasks.model_directory import load_model_directory
 from keras_mapping.cli.main import main
 from keras_mapping.training import FinetuneConfig, finetune
-from keras_mapping.training.finetune import evaluation_metrics
 from tests.helpers import AtStep
 
 
@@ -82,8 +81,8 @@ def test_killed_and_resumed_run_ends_in_the_same_state(tiny_preset, tiny_dataset
         finetune(interrupted, callbacks=[AtStep(8, crash)], verbose=0)  # in round 3 of 4
     assert not (tmp_path / "resumed" / "model.keras").exists()
     finetune(interrupted, verbose=0)
-    straight = load_classifier(tmp_path / "straight").model.get_weights()
-    resumed = load_classifier(tmp_path / "resumed").model.get_weights()
+    straight = load_model_directory(tmp_path / "straight").model.get_weights()
+    resumed = load_model_directory(tmp_path / "resumed").model.get_weights()
     for a, b in zip(straight, resumed):
         np.testing.assert_allclose(a, b, atol=1e-6)
     # The runs' op determinism is theirs: left on, Keras would drop XLA from later models.
@@ -115,12 +114,17 @@ def test_unfinished_run_with_another_recipe_is_refused(tiny_preset, tiny_dataset
 
 
 def test_from_scratch_uses_random_weights(tiny_preset, tiny_dataset, tmp_path):
-    from keras_mapping.training.finetune import build_classifier
+    from keras_mapping.data.layout import Columns
+    from keras_mapping.data.readers import LabelVocabulary
     from keras_mapping.models import BertBackbone
+    from keras_mapping.tasks.classification import ClassificationTask
+    from keras_mapping.training.finetune import build_task_model
 
     pretrained = BertBackbone.from_preset(tiny_preset)
-    scratch = build_classifier(tiny_config(tiny_preset, tiny_dataset, tmp_path,
-                                           from_scratch=True), 2)
+    task = ClassificationTask(Columns("sentence", None, "label"),
+                              LabelVocabulary.from_names(["negative", "positive"]))
+    scratch = build_task_model(tiny_config(tiny_preset, tiny_dataset, tmp_path,
+                                           from_scratch=True), task)
     assert not np.allclose(np.asarray(scratch.backbone.token_embedding.embeddings),
                            np.asarray(pretrained.token_embedding.embeddings))
 
@@ -148,14 +152,3 @@ def test_cli_rejects_unknown_flags(capsys):
 def test_evaluate_names_an_incomplete_model_directory(tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path)]) == 2
     assert "not a complete model directory: missing model.keras" in capsys.readouterr().err
-
-
-def test_evaluation_metrics():
-    logits = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 0.0], [0.0, 1.0]])
-    metrics = evaluation_metrics(logits, [0, 1, 1, 1], num_classes=2)
-    assert metrics["accuracy"] == 0.75
-    assert metrics["confusion_matrix"] == [[1, 0], [1, 2]]
-    assert metrics["f1"] == pytest.approx((2 / 3 + 0.8) / 2)
-    expected_loss = np.mean([np.log1p(np.exp(-2)), np.log1p(np.exp(-3)), np.log1p(np.exp(1)),
-                             np.log1p(np.exp(-1))])
-    assert metrics["loss"] == pytest.approx(expected_loss)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from keras_mapping.checkpoints.model_dir import load_classifier
+from keras_mapping.tasks.model_directory import load_model_directory
 from keras_mapping.checkpoints.task_weights import TASK_WEIGHTS_FILE, read_task_metadata
 from keras_mapping.cli.main import main
 from keras_mapping.models import BertBackbone
@@ -45,7 +45,7 @@ def test_method_runs_and_its_task_weights_rebuild_the_model(
     assert metrics["task_weights_bytes"] == size
     assert size < 4 * metrics["trainable_parameters"] + 20_000
 
-    saved = load_classifier(out).model
+    saved = load_model_directory(out).model
     rebuilt = load_task_weights(out / TASK_WEIGHTS_FILE)
     np.testing.assert_allclose(np.asarray(rebuilt(BATCH)), np.asarray(saved(BATCH)),
                                atol=1e-5)

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from keras_mapping.checkpoints.model_dir import load_classifier
+from keras_mapping.tasks.model_directory import load_model_directory
 from tests.helpers import AtStep
 
 
@@ -58,8 +58,8 @@ def test_sigkill_mid_round_then_rerun_matches_an_uninterrupted_run(tiny_preset, 
     assert f"resuming the killed run at step {killed_at} of 72" in rerun.stdout
     log = (resumed / "logs" / "training.csv").read_text().splitlines()
     assert len(log) >= 25  # header + 24 rounds, the interrupted round possibly twice
-    for a, b in zip(load_classifier(straight).model.get_weights(),
-                    load_classifier(resumed).model.get_weights()):
+    for a, b in zip(load_model_directory(straight).model.get_weights(),
+                    load_model_directory(resumed).model.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
     assert json.loads((resumed / "metrics.json").read_text())["accuracy"] == json.loads(
         (straight / "metrics.json").read_text())["accuracy"]
@@ -77,8 +77,8 @@ def test_same_seed_gives_identical_runs(tiny_preset, tiny_dataset, tmp_path):
         runs.append(finetune(config, verbose=0, print_fn=lambda *_: None))
     for key in ("accuracy", "loss", "f1", "confusion_matrix", "best_round"):
         assert runs[0][key] == runs[1][key]
-    for a, b in zip(load_classifier(tmp_path / "first").model.get_weights(),
-                    load_classifier(tmp_path / "second").model.get_weights()):
+    for a, b in zip(load_model_directory(tmp_path / "first").model.get_weights(),
+                    load_model_directory(tmp_path / "second").model.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 

@@ -5,7 +5,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from keras_mapping.checkpoints.model_dir import save_classifier
+from keras_mapping.data.layout import Columns
+from keras_mapping.tasks.classification import ClassificationTask
+from keras_mapping.tasks.model_directory import save_model_directory
 from keras_mapping.data import LabelVocabulary
 from keras_mapping.models import BertBackbone, BertTextClassifier
 from keras_mapping.tokenizers import BertTextPreprocessor, BertTokenizer
@@ -39,9 +41,10 @@ def model_directory(tmp_path_factory):
     """A finetune-style directory: a tiny classifier, its training log and metrics."""
     directory = tmp_path_factory.mktemp("model")
     classifier = BertTextClassifier(tiny_backbone(), num_classes=2)
-    save_classifier(directory, classifier, BertTokenizer.from_preset("minilm_l6"),
-                    LabelVocabulary.from_names(["negative", "positive"]),
-                    {"max_length": 16}, {"accuracy": 0.875, "confusion_matrix": CONFUSION})
+    task = ClassificationTask(Columns("sentence", None, "label"),
+                              LabelVocabulary.from_names(["negative", "positive"]))
+    save_model_directory(directory, classifier, BertTokenizer.from_preset("minilm_l6"), task,
+                         {"max_length": 16}, {"accuracy": 0.875, "confusion_matrix": CONFUSION})
     (directory / "logs").mkdir()
     (directory / "logs" / "training.csv").write_text("\n".join([LOG_HEADER, *LOG_ROWS]) + "\n")
     return directory
