@@ -52,7 +52,7 @@ def main():
     import tensorflow as tf
 
     from keras_mapping.tasks.model_directory import load_model_directory
-    from keras_mapping.export.tflite import TFLiteTaskModel, run_tflite, tflite_interpreter
+    from keras_mapping.export.tflite import TFLiteWordPieces, run_tflite, tflite_interpreter
     from keras_mapping.training.inference import predict
 
     texts = sst2_validation()
@@ -74,10 +74,9 @@ def main():
     lite_seconds = time.time() - started
 
     bundle = load_model_directory(arguments.model)
-    tflite_tokenizer = TFLiteTaskModel(bundle)
+    tflite_tokenizer = TFLiteWordPieces(bundle.tokenizer)
     ours = bundle.tokenizer.tokenize(tf.constant(texts)).to_list()
-    theirs = tflite_tokenizer.wordpiece.tokenize(
-        tflite_tokenizer.normalizer.normalize(tf.constant(texts))).to_list()
+    theirs = tflite_tokenizer.pieces(tf.constant(texts)).to_list()
     differing = [text for text, a, b in zip(texts, ours, theirs) if a != b]
 
     result = {

@@ -233,6 +233,17 @@ def redirect_results(results_dir):
     results_table.RESULTS, results_table.BENCHMARKS = results_dir, benchmarks
 
 
+def add_run_flags(parser, out_name):
+    """--out, --extra-flags and --results-dir, shared with sst2_against_commit.py."""
+    parser.add_argument("--out", default=str(ROOT / "saved_models" / out_name),
+                        help="Where the fine-tuned models go (default: %(default)s).")
+    parser.add_argument("--extra-flags", default="",
+                        help="Flags appended to our finetune commands (experiments).")
+    parser.add_argument("--results-dir", default=str(results_table.RESULTS),
+                        help="Where rows go; elsewhere than bench/results, the table is "
+                             "rendered into RESULTS_DIR/BENCHMARKS.md (default: %(default)s).")
+
+
 def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="rte,stsb,kerashub_rte",
@@ -241,13 +252,7 @@ def parse_arguments():
                                                          str(ROOT.parent / "shared" / "data")),
                         help="Folder with rte/ and stsb/ (default: $KERAS_MAPPING_DATA_DIR or "
                              "../shared/data).")
-    parser.add_argument("--out", default=str(ROOT / "saved_models" / "bench_pairs"),
-                        help="Where the fine-tuned models go (default: %(default)s).")
-    parser.add_argument("--extra-flags", default="",
-                        help="Flags appended to our finetune commands (experiments).")
-    parser.add_argument("--results-dir", default=str(results_table.RESULTS),
-                        help="Where rows go; elsewhere than bench/results, the table is "
-                             "rendered into RESULTS_DIR/BENCHMARKS.md (default: %(default)s).")
+    add_run_flags(parser, "bench_pairs")
     for flag, kind in (("--epochs", float), ("--batch-size", int), ("--learning-rate", float),
                        ("--max-length", int)):
         parser.add_argument(flag, type=kind, default=None,

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import results_table
 from finetune_sst2 import run
-from glue_pairs import cpu_description, redirect_results
+from glue_pairs import add_run_flags, cpu_description, redirect_results
 from results_table import record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,13 +106,7 @@ def parse_arguments():
     parser.add_argument("--against", required=True, help="Earlier commit (any git revision).")
     parser.add_argument("--rounds", type=int, default=1,
                         help="Runs of each side, alternating which goes first (default: 1).")
-    parser.add_argument("--out", default=str(ROOT / "saved_models" / "bench_against"),
-                        help="Where the fine-tuned models go (default: %(default)s).")
-    parser.add_argument("--extra-flags", default="",
-                        help="Flags appended to both finetune commands (e.g. a short run).")
-    parser.add_argument("--results-dir", default=str(results_table.RESULTS),
-                        help="Where rows go; elsewhere than bench/results, the table is "
-                             "rendered into RESULTS_DIR/BENCHMARKS.md (default: %(default)s).")
+    add_run_flags(parser, "bench_against")
     parser.add_argument("--keep-worktree", action="store_true",
                         help="Leave /tmp/km_against_<hash> for the next comparison.")
     return parser.parse_args()

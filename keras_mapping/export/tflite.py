@@ -27,25 +27,21 @@ from keras_mapping.checkpoints.model_dir import write_atomically
 from keras_mapping.export.dense_packing import pack_dense
 
 
-class TFLiteTaskModel(tf.Module):
-    """The text-to-outputs function of a model bundle (text pairs for pair models), in
-    TFLite-convertible ops: the tensorflow-text tokenizer ops, `pack_dense`, the network.
+class TFLiteWordPieces(tf.Module):
+    """BERT's normalization and WordPiece in tensorflow-text ops with TFLite kernels:
+    `pieces(text)` gives the ragged word-piece ids of a batch of strings.
 
     Args:
-        bundle: a `ModelBundle` (see `keras_mapping.tasks.model_directory`).
+        tokenizer: the `BertTokenizer` whose vocabulary and settings to follow.
     """
 
-    def __init__(self, bundle):
-        super().__init__(name="tflite_task_model")
-        tokenizer = bundle.tokenizer
+    def __init__(self, tokenizer):
+        super().__init__(name="tflite_word_pieces")
         if tokenizer.strip_accents not in (None, tokenizer.lowercase):
             raise ValueError(
                 "TFLite export supports BERT's two normalizations (lowercase with accents "
                 "stripped, or neither); this tokenizer has lowercase="
                 f"{tokenizer.lowercase}, strip_accents={tokenizer.strip_accents}.")
-        self.model = bundle.model
-        self.task = bundle.task
-        self.max_length = bundle.max_length
         self.special_ids = (tokenizer.cls_token_id, tokenizer.sep_token_id,
                             tokenizer.pad_token_id)
         self.normalizer = tf_text.FastBertNormalizer(
@@ -56,18 +52,40 @@ class TFLiteTaskModel(tf.Module):
             token_out_type=tf.int32, unknown_token=tokenizer.oov_token,
             no_pretokenization=False)
 
+    def pieces(self, text):
+        return self.wordpiece.tokenize(self.normalizer.normalize(text))
+
+
+class TFLiteTaskModel(tf.Module):
+    """The text-to-outputs function of a model bundle (text pairs for pair models), in
+    TFLite-convertible ops: `TFLiteWordPieces`, `pack_dense`, the network.
+
+    Args:
+        bundle: a `ModelBundle` (see `keras_mapping.tasks.model_directory`).
+    """
+
+    def __init__(self, bundle):
+        super().__init__(name="tflite_task_model")
+        self.tokenizer = TFLiteWordPieces(bundle.tokenizer)
+        self.model = bundle.model
+        self.task = bundle.task
+        self.max_length = bundle.max_length
+
     def _outputs(self, texts):
-        pieces = tuple(self.wordpiece.tokenize(self.normalizer.normalize(text))
-                       for text in texts)
-        inputs = pack_dense(pieces, self.max_length, *self.special_ids)
+        pieces = tuple(self.tokenizer.pieces(text) for text in texts)
+        inputs = pack_dense(pieces, self.max_length, *self.tokenizer.special_ids)
         return dict(self.task.serving_outputs(self.model(inputs, training=False)))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    # No autograph: nothing here branches on tensors, and converting the Keras call inside
+    # failed once other modules had been converted in the same process.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")],
+                 autograph=False)
     def serve_text(self, text):
         return self._outputs((text,))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
-                                  tf.TensorSpec([None], tf.string, name="text_pair")])
+                                  tf.TensorSpec([None], tf.string, name="text_pair")],
+                 autograph=False)
     def serve_pair(self, text, text_pair):
         return self._outputs((text, text_pair))
 
@@ -89,7 +107,7 @@ def write_tflite(bundle, path):
     # signature's outputs addressable by name.
     names = sorted(concrete.structured_outputs)
 
-    @tf.function(input_signature=serve.input_signature)
+    @tf.function(input_signature=serve.input_signature, autograph=False)
     def named(*texts):
         return dict(zip(names, frozen(*texts)))
 

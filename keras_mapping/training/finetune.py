@@ -312,7 +312,7 @@ def check_positions(config, positions):
 
 
 def _print_plan(print_fn, config, task, model, train, validation, rounds, global_batch,
-                precision):
+                replicas, precision):
     trainable, total = trainable_parameters(model), model.count_params()
     shape = "text pairs" if task.pairs else "texts"
     print_fn(f"finetune: {task.name} of {shape} ({task.columns.text}"
@@ -320,7 +320,7 @@ def _print_plan(print_fn, config, task, model, train, validation, rounds, global
              f"training / {len(validation):,} validation examples; method {config.method}: "
              f"{trainable:,} of {total:,} parameters train ({100 * trainable / total:.2f}%); "
              f"{rounds.steps:,} steps in {rounds.rounds} rounds of global batches of "
-             f"{global_batch}; learning rate {config.learning_rate:g}; max_length "
+             f"{global_batch} on {replicas} replica(s); learning rate {config.learning_rate:g}; max_length "
              f"{config.max_length}; precision {precision}")
     return trainable, total
 
@@ -330,7 +330,7 @@ def _truncation(print_fn, config, tokenizer, train, validation):
                  for split, examples in (("train", train), ("validation", validation))}
     if any(truncated.values()):
         print_fn(f"finetune: {truncated['train']:,} training and {truncated['validation']:,} "
-                 f"validation examples are longer than max_length={config.max_length} tokens "
+                 f"validation texts are longer than max_length={config.max_length} tokens "
                  "and are truncated")
     return truncated
 
@@ -397,7 +397,7 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     fingerprint = base_fingerprint(model.backbone)
     truncated = _truncation(print_fn, config, tokenizer, train, validation)
     trainable, total = _print_plan(print_fn, config, task, model, train, validation, rounds,
-                                   global_batch, run.precision)
+                                   global_batch, run.replicas, run.precision)
     train_batches, validation_data = _batches(config, run, tokenizer, train, validation)
     best, round_callbacks = _round_callbacks(config, run, task, validation_data, validation)
     seconds, resumed_at = train_rounds(

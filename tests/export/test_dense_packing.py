@@ -3,10 +3,9 @@ import itertools
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from keras_mapping.export.dense_packing import pack_dense
-from keras_mapping.export.tflite import tflite_interpreter
+from keras_mapping.export.tflite import TFLiteWordPieces, tflite_interpreter
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.tokenizers.packer import BertPacker
 
@@ -79,23 +78,8 @@ PAIRS = ["Was it good?", "Nothing to say here at all, really.", "", "Yes, wonder
          "so, from start to finish, every single minute.", "Short two."]
 
 
-class PairPacking(tf.Module):
-    """Strings to BERT inputs as the TFLite export builds its tokenizer (see tflite.py)."""
-
-    def __init__(self, tokenizer):
-        super().__init__()
-        self.special_ids = (tokenizer.cls_token_id, tokenizer.sep_token_id,
-                            tokenizer.pad_token_id)
-        self.normalizer = tf_text.FastBertNormalizer(
-            lower_case_nfd_strip_accents=tokenizer.lowercase)
-        self.wordpiece = tf_text.FastWordpieceTokenizer(
-            vocab=list(tokenizer.get_vocabulary()), suffix_indicator=tokenizer.suffix_indicator,
-            max_bytes_per_word=4 * tokenizer.max_input_chars_per_word,
-            token_out_type=tf.int32, unknown_token=tokenizer.oov_token,
-            no_pretokenization=False)
-
-    def pieces(self, text):
-        return self.wordpiece.tokenize(self.normalizer.normalize(text))
+class PairPacking(TFLiteWordPieces):
+    """Strings to BERT inputs with the TFLite export's own tokenizer ops."""
 
     def pack(self, *texts):
         outputs = pack_dense(tuple(map(self.pieces, texts)), MAX_LENGTH, *self.special_ids)

@@ -44,7 +44,7 @@ def saved_model(tiny_model_dir, tmp_path_factory):
 
 
 def test_saved_model_serves_text_in_a_fresh_process_like_predict(tiny_model_dir, saved_model):
-    assert sorted(p.name for p in saved_model.iterdir()) == ["1", "labels.json"]
+    assert sorted(p.name for p in saved_model.iterdir()) == ["1", "labels.json", "task.json"]
     completed = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, str(saved_model / "1"), json.dumps(TEXTS)],
         capture_output=True, text=True, check=True)
@@ -121,7 +121,7 @@ def test_export_errors_name_the_problem(tiny_model_dir, tmp_path, capsys):
     with pytest.raises(FileExistsError, match="already exists.*--overwrite"):
         export_model(tiny_model_dir, existing, format="keras")
     export_model(tiny_model_dir, existing, format="keras", overwrite=True)
-    assert sorted(p.name for p in existing.iterdir()) == ["labels.json", "model.keras"]
+    assert sorted(p.name for p in existing.iterdir()) == ["labels.json", "model.keras", "task.json"]
 
 
 def test_a_failed_export_leaves_nothing_behind(tiny_model_dir, tmp_path, monkeypatch):

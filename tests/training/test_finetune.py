@@ -34,8 +34,8 @@ def test_cli_round_trip_finetune_evaluate_predict(tiny_preset, tiny_dataset, tmp
     trained = last_json_line(capsys.readouterr().out)
     assert trained["accuracy"] >= 0.9, trained
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "labels.json", "logs", "metrics.json", "model.keras", "task_weights.safetensors",
-        "tokenizer_config.json", "training_config.json", "vocab.txt"]
+        "labels.json", "logs", "metrics.json", "model.keras", "task.json",
+        "task_weights.safetensors", "tokenizer_config.json", "training_config.json", "vocab.txt"]
     assert (out / "logs" / "training.csv").read_text().count("\n") == 11  # header + 10 rounds
 
     assert main(["evaluate", "--model", str(out), "--dataset", str(tiny_dataset)]) == 0

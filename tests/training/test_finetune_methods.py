@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -96,10 +97,31 @@ def test_cli_leaves_the_method_defaults_to_the_recipe(method):
     from keras_mapping.cli.main import _config, build_parser
     from keras_mapping.training.finetune import METHOD_RECIPES
 
+    task = SimpleNamespace(pairs=False, name="classification")
     arguments = build_parser().parse_args(["finetune", "--method", method])
-    config = _config(FinetuneConfig, arguments)
+    # Resolved against a large training split (SST-2's size), where the method recipe holds.
+    config = _config(FinetuneConfig, arguments).resolved(task, 67_349, positions=512)
     assert config.epochs == METHOD_RECIPES[method]["epochs"]
     assert config.learning_rate == METHOD_RECIPES[method]["learning_rate"]
+    assert (config.batch_size, config.max_length) == (128, 64)
     overridden = _config(FinetuneConfig, build_parser().parse_args(
         ["finetune", "--method", method, "--learning-rate", "3e-4", "--epochs", "1"]))
+    overridden = overridden.resolved(task, 67_349, positions=512)
     assert (overridden.learning_rate, overridden.epochs) == (3e-4, 1.0)
+
+
+def test_small_data_and_pairs_resolve_their_own_defaults():
+    from keras_mapping.training.finetune import PAIR_MAX_LENGTH, SMALL_DATA_RECIPE
+
+    pairs = SimpleNamespace(pairs=True, name="classification")
+    config = FinetuneConfig().resolved(pairs, 2_490, positions=512)
+    assert config.max_length == PAIR_MAX_LENGTH
+    assert (config.batch_size, config.epochs, config.learning_rate) == (
+        SMALL_DATA_RECIPE["batch_size"], SMALL_DATA_RECIPE["epochs"],
+        SMALL_DATA_RECIPE["learning_rate"])
+    assert FinetuneConfig().resolved(pairs, 2_490, positions=64).max_length == 64
+    # What a user sets stays set; a parameter-efficient method keeps its own recipe.
+    assert FinetuneConfig(batch_size=64).resolved(pairs, 2_490, 512).batch_size == 64
+    assert FinetuneConfig(method="lora").resolved(pairs, 2_490, 512).learning_rate == 2e-3
+    with pytest.raises(ValueError, match="tune_threshold.*multi-label"):
+        FinetuneConfig(tune_threshold=True).resolved(pairs, 2_490, 512)
