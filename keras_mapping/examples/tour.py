@@ -1,10 +1,14 @@
 """The `make demo` tour: text -> tokens -> BERT layers -> shapes, attention, embeddings."""
 
+import shutil
+
 import numpy as np
 
 from keras_mapping.examples.self_attention import worked_example
 from keras_mapping.models import BertBackbone, BertSentenceEncoder
 from keras_mapping.tokenizers import BertTextPreprocessor, BertTokenizer
+from keras_mapping.training import FinetuneConfig, finetune
+from keras_mapping.training.inference import predict
 
 SENTENCES = (
     "The film is a charming, funny and heartfelt ride.",
@@ -35,7 +39,7 @@ def run_tour(preset="minilm_l6", sentences=SENTENCES, print_fn=print):
     for sentence, ids, mask in zip(sentences, inputs["token_ids"], inputs["padding_mask"]):
         tokens = [tokenizer.id_to_token(int(i)) for i in ids[mask]]
         print_fn(f"   {sentence!r}\n     -> {' '.join(tokens)}")
-    print_fn(f"   packed: " + ", ".join(
+    print_fn("   packed: " + ", ".join(
         f"{name} {value.shape} {value.dtype}" for name, value in inputs.items()))
 
     backbone = BertBackbone.from_preset(preset)
@@ -82,11 +86,6 @@ def run_sentiment_tour(out="saved_models/demo_sst2", train_examples=3000, print_
 
     The full recipe is `keras-mapping finetune` with its defaults (see BENCHMARKS.md).
     """
-    import shutil
-
-    from keras_mapping.training import FinetuneConfig, finetune
-    from keras_mapping.training.inference import predict
-
     shutil.rmtree(out, ignore_errors=True)
     config = FinetuneConfig(out=out, max_train_examples=train_examples, epochs=1,
                             batch_size=64, evaluations_per_epoch=1)
@@ -94,7 +93,7 @@ def run_sentiment_tour(out="saved_models/demo_sst2", train_examples=3000, print_
              "sentences (a shortened run of the default recipe):")
     metrics = finetune(config, verbose=2, print_fn=lambda line: print_fn("   " + line))
     print_fn(f"   SST-2 validation accuracy: {metrics['accuracy']:.4f} "
-             f"({metrics['num_examples']} sentences), macro F1 {metrics['f1']:.4f}")
+             f"({metrics['num_examples']} sentences), macro F1 {metrics['macro_f1']:.4f}")
     print_fn("   predictions:")
     for row in predict(out, SAMPLE_REVIEWS):
         print_fn(f"   {row['label']:>8} {max(row['probabilities']):.3f}  {row['text']}")

@@ -59,6 +59,7 @@ def export_model(model_dir, out, format="savedmodel", overwrite=False):
 
 
 def _write(bundle, staging, format):
+    # Each format's module is loaded when asked for: TFLite's pulls in the converter.
     if format == "savedmodel":
         from keras_mapping.export.saved_model import SERVING_VERSION, write_saved_model
 

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_mapping.checkpoints import model_dir
+from keras_mapping.checkpoints.bert_layout import tokenizer_config
 from keras_mapping.data.corpus import CorpusError, read_corpus
 from keras_mapping.data.pretraining import (causal_lm_dataset, contrastive_dataset,
                                            masked_lm_dataset, next_sentence_pairs)
@@ -278,8 +279,6 @@ def _dataset(examples, tokenizer, config, batch_size, **options):
 
 def _save_causal_lm(model, tokenizer, out):
     """vocab.txt and tokenizer_config.json, then model.keras last (the finished marker)."""
-    from keras_mapping.checkpoints.bert_layout import tokenizer_config
-
     model_dir.write_text_atomically(out / "vocab.txt",
                                     "\n".join(tokenizer.get_vocabulary()) + "\n")
     model_dir.write_json_atomically(out / "tokenizer_config.json", tokenizer_config(tokenizer))

@@ -33,16 +33,20 @@ def _confusion(model_directory, out):
     return plots.confusion_matrix(matrix, _label_names(model_directory, len(matrix)), out)
 
 
-def _attention(model_directory, out, text, layers, heads):
+def _attention(model_directory, out, text, layers, heads, text_pair=None):
     if not text:
         raise ValueError("--kind attention needs a sentence: --text 'A witty film.'")
     bundle = load_model_directory(model_directory)
+    if bundle.task.pairs and text_pair is None:
+        raise ValueError(f"'{model_directory}' was trained on text pairs: give the second "
+                         "sentence with --text-pair.")
     preprocessor = BertTextPreprocessor(bundle.tokenizer, max_length=bundle.max_length)
     return plots.attention_heatmaps(bundle.model.backbone, preprocessor, text, layers, heads,
-                                    out)
+                                    out, text_pair=text_pair)
 
 
-def plot_model_directory(model_directory, kind, out, text=None, layers=None, heads=None):
+def plot_model_directory(model_directory, kind, out, text=None, layers=None, heads=None,
+                         text_pair=None):
     """Draws one figure of a finetune model directory and writes it to `out`.
 
     Args:
@@ -52,6 +56,7 @@ def plot_model_directory(model_directory, kind, out, text=None, layers=None, hea
             confusion matrix of `metrics.json`).
         out: the image file to write (PNG unless its suffix says otherwise).
         text: the sentence for "attention".
+        text_pair: its second sentence, for models trained on pairs.
         layers: encoder layer indices for "attention"; None takes every layer.
         heads: head indices for "attention"; None takes every head.
 
@@ -75,12 +80,13 @@ def plot_model_directory(model_directory, kind, out, text=None, layers=None, hea
         return plots.training_curves(model_directory / TRAINING_LOG, out)
     if kind == "confusion":
         return _confusion(model_directory, out)
-    return _attention(model_directory, out, text, layers, heads)
+    return _attention(model_directory, out, text, layers, heads, text_pair)
 
 
 def _plot(arguments):
     plot_model_directory(arguments.model, arguments.kind, arguments.out, text=arguments.text,
-                         layers=arguments.layer, heads=arguments.head)
+                         layers=arguments.layer, heads=arguments.head,
+                         text_pair=arguments.text_pair)
     print(f"plot: wrote {arguments.out}")
 
 
@@ -112,6 +118,8 @@ def add_plot_parser(verbs):
                         help="Model directory from finetune.")
     parser.add_argument("--out", required=True, metavar="PNG", help="Image file to write.")
     parser.add_argument("--text", default=None, help="The sentence for --kind attention.")
+    parser.add_argument("--text-pair", default=None,
+                        help="Its second sentence, for models trained on text pairs.")
     parser.add_argument("--layer", type=int, nargs="+", default=None, metavar="INDEX",
                         help="Encoder layers to show (negative counts from the top; "
                              "default: all).")

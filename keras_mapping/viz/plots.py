@@ -77,8 +77,10 @@ def _selected(indices, count, name):
     return [index % count for index in indices]
 
 
-def attention_heatmaps(backbone, preprocessor, text, layers=None, heads=None, path=None):
-    """Attention probabilities of one text, one heatmap per selected (layer, head).
+def attention_heatmaps(backbone, preprocessor, text, layers=None, heads=None, path=None,
+                       text_pair=None):
+    """Attention probabilities of one text (or text pair), one heatmap per selected
+    (layer, head).
 
     Rows of a heatmap are the attending (query) tokens, columns the attended (key) tokens,
     both labelled with the decoded WordPiece tokens; padded positions are left out, and so
@@ -94,6 +96,7 @@ def attention_heatmaps(backbone, preprocessor, text, layers=None, heads=None, pa
             None takes every layer.
         heads: head index or list of indices; None takes every head.
         path: also write the figure there (see `save_figure`).
+        text_pair: a second sentence, packed after `text` as in sentence-pair tasks.
 
     Returns:
         The matplotlib Figure.
@@ -114,9 +117,11 @@ def attention_heatmaps(backbone, preprocessor, text, layers=None, heads=None, pa
     >>> [label.get_text() for label in figure.axes[0].get_xticklabels()]
     ['[CLS]', 'a', 'witty', 'film', '.', '[SEP]']
     """
-    if not isinstance(text, str):
-        raise ValueError(f"`text` must be one string, got {type(text).__name__}.")
-    inputs = preprocessor([text])
+    for value in (text, *(() if text_pair is None else (text_pair,))):
+        if not isinstance(value, str):
+            raise ValueError(f"`text` and `text_pair` must be strings, got "
+                             f"{type(value).__name__}.")
+    inputs = preprocessor([text] if text_pair is None else ([text], [text_pair]))
     scores = backbone.attention_scores(inputs)
     layer_indices = _selected(layers, len(scores), "layers")
     head_indices = _selected(heads, int(scores[0].shape[1]), "heads")

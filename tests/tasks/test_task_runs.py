@@ -15,7 +15,7 @@ from tests.helpers import AtStep
 
 ANIMALS = ("cat", "dog", "bird", "fish")
 # Common flags: the tiny preset learns these toy tasks in a few steps.
-TINY = ["--epochs", "4", "--batch-size", "8", "--learning-rate", "5e-3", "--dropout", "0",
+TINY = ["--epochs", "2", "--batch-size", "8", "--learning-rate", "5e-3", "--dropout", "0",
         "--evaluations-per-epoch", "1", "--no-freeze-embeddings", "--warmup-ratio", "0",
         "--precision", "fp32", "--max-length", "24", "--verbose", "0"]
 PAIRS = [("the cat sat .", "a cat ran ."), ("a dog barks .", "the fish swims ."),
@@ -102,6 +102,7 @@ def test_each_task_end_to_end(name, data, tiny_preset, tmp_path, capsys):
         inputs = ["a story of cat", "a story of dog and fish", "a story of bird"]
     predicted = cli_json(capsys, "predict", "--model", model, *inputs)
     assert len(predicted) == 3
+    check_plots(model, task, tmp_path, capsys)
     exports = {}
     for format in ("savedmodel", "keras", "tflite"):
         exports[format] = cli_json(capsys, "export", "--model", model, "--out",
@@ -110,6 +111,24 @@ def test_each_task_end_to_end(name, data, tiny_preset, tmp_path, capsys):
     expected = expected_outputs(task, predicted)
     for format, outputs in served.items():
         np.testing.assert_allclose(outputs, expected, atol=1e-5, err_msg=format)
+
+
+def check_plots(model, task, tmp_path, capsys):
+    """Training curves (with the task's scores) for every task; attention of a pair for
+    pair models; the confusion matrix only for classification."""
+    assert main(["plot", "--kind", "curves", "--model", str(model), "--out",
+                 str(tmp_path / "curves.png")]) == 0
+    pair = ["--text-pair", "a cat ran ."] if task != "multi-label" else []
+    assert main(["plot", "--kind", "attention", "--model", str(model), "--text",
+                 "the cat sat .", *pair, "--layer", "-1", "--out",
+                 str(tmp_path / "attention.png")]) == 0
+    confusion = main(["plot", "--kind", "confusion", "--model", str(model), "--out",
+                      str(tmp_path / "confusion.png")])
+    assert confusion == (0 if task == "classification" else 2)
+    if task != "classification":
+        assert "classification models only" in capsys.readouterr().err
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    capsys.readouterr()
 
 
 def expected_outputs(task, predicted):
@@ -169,28 +188,28 @@ def test_bad_files_stop_before_anything_is_written(data, tiny_preset, tmp_path, 
     assert not out.exists()
 
 
-def test_lora_and_resume_on_a_pair_task(data, tiny_preset, tmp_path, capsys):
+def test_lora_and_resume_on_a_pair_task(data, tiny_preset, tmp_path):
+    """A LoRA run on pairs, killed mid-round and run again, ends where an uninterrupted LoRA
+    run ends."""
     from keras_mapping.tasks.model_directory import load_model_directory
     from keras_mapping.training import FinetuneConfig, finetune
 
     config = dict(preset=str(tiny_preset), dataset=str(data["pairs"]), epochs=2,
                   batch_size=8, learning_rate=5e-3, max_length=24, dropout=0.0,
                   freeze_embeddings=False, evaluations_per_epoch=1, warmup_ratio=0.0,
-                  precision="fp32", checkpoint_every=2, deterministic=True)
-    lora = finetune(FinetuneConfig(out=str(tmp_path / "lora"), method="lora", lora_rank=2,
-                                   **config), verbose=0, print_fn=lambda *_: None)
-    assert lora["trainable_parameters"] < lora["total_parameters"] / 10
-    straight = finetune(FinetuneConfig(out=str(tmp_path / "straight"), **config), verbose=0,
-                        print_fn=lambda *_: None)
+                  precision="fp32", checkpoint_every=2, deterministic=True, method="lora",
+                  lora_rank=2)
+    quiet = dict(verbose=0, print_fn=lambda *_: None)
+    straight = finetune(FinetuneConfig(out=str(tmp_path / "straight"), **config), **quiet)
+    assert straight["trainable_parameters"] < straight["total_parameters"] / 10
 
     def crash(model):
         raise KeyboardInterrupt("killed")
 
     resumed_config = FinetuneConfig(out=str(tmp_path / "resumed"), **config)
     with pytest.raises(KeyboardInterrupt):
-        finetune(resumed_config, callbacks=[AtStep(5, crash)], verbose=0,
-                 print_fn=lambda *_: None)
-    resumed = finetune(resumed_config, verbose=0, print_fn=lambda *_: None)
+        finetune(resumed_config, callbacks=[AtStep(5, crash)], **quiet)
+    resumed = finetune(resumed_config, **quiet)
     assert resumed["accuracy"] == straight["accuracy"]
     for a, b in zip(load_model_directory(tmp_path / "straight").model.get_weights(),
                     load_model_directory(tmp_path / "resumed").model.get_weights()):

@@ -5,6 +5,7 @@ import keras
 
 from keras_mapping.layers import TokenAndPositionEmbedding, TransformerEncoder
 from keras_mapping.layers.initializers import bert_kernel_initializer
+from keras_mapping.models.bert import config as bert_config
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
@@ -78,8 +79,6 @@ class GPTBackbone(keras.Model):
     @classmethod
     def from_architecture(cls, name, **overrides):
         """A randomly initialized decoder with the sizes of a named BERT architecture."""
-        from keras_mapping.models.bert import config as bert_config
-
         sizes = bert_config.architecture(name, **overrides)
         keep = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
                 "dropout", "max_sequence_length", "dtype")
