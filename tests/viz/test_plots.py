@@ -92,7 +92,7 @@ def test_attention_rejects_indices_out_of_range(preprocessor, selection):
 
 
 def test_attention_takes_one_sentence(preprocessor):
-    with pytest.raises(ValueError, match="`text` must be one string, got list"):
+    with pytest.raises(ValueError, match="`text` and `text_pair` must be strings, got list"):
         attention_heatmaps(tiny_backbone(), preprocessor, [TEXT, TEXT])
 
 
