@@ -113,17 +113,12 @@ def _evaluate(arguments):
     print(json.dumps(metrics))
 
 
-def _input_rows(path, on_bad_bytes):
-    """Texts of a `--input` file streamed line by line; for pair models each line holds
-    the two texts separated by a tab."""
+def _pair_rows(path, on_bad_bytes):
+    """The pairs of a `--input` file for pair models, streamed: two tab-separated texts a
+    line."""
     from keras_mapping.data.readers import text_lines
 
     for number, line in enumerate(text_lines(path, on_bad_bytes=on_bad_bytes), start=1):
-        yield number, line
-
-
-def _pair_rows(path, on_bad_bytes):
-    for number, line in _input_rows(path, on_bad_bytes):
         fields = line.split("\t")
         if len(fields) != 2:
             raise ValueError(f"{path}:{number}: expected two tab-separated texts (a pair), "
@@ -150,7 +145,9 @@ def _predict_inputs(arguments):
         rows = _pair_rows(arguments.input, arguments.on_bad_bytes)
         firsts, seconds = itertools.tee(rows)
         return (a for a, _ in firsts), (b for _, b in seconds)
-    return (line for _, line in _input_rows(arguments.input, arguments.on_bad_bytes)), None
+    from keras_mapping.data.readers import text_lines
+
+    return text_lines(arguments.input, on_bad_bytes=arguments.on_bad_bytes), None
 
 
 def _predict(arguments):
@@ -167,6 +164,49 @@ def _export(arguments):
     artifact = export_model(arguments.model, arguments.out, format=arguments.format,
                             overwrite=arguments.overwrite)
     print(json.dumps({"format": arguments.format, "artifact": str(artifact)}))
+
+
+def _add_model_verbs(verbs):
+    """The verbs that take a fine-tuned model directory: evaluate, predict, export."""
+    evaluate = verbs.add_parser(
+        "evaluate", help="Evaluate a model directory; prints the task's metrics as JSON "
+                         "(accuracy, f1, macro_f1, mcc; pearson, spearman, mse; micro_f1, "
+                         "macro_f1) with examples_per_second as the last line.")
+    evaluate.add_argument("--model", required=True, help="Model directory from finetune.")
+    evaluate.add_argument("--dataset", default="sst2",
+                          help="sst2, a folder with split files, or a TFDS name.")
+    evaluate.add_argument("--split", default="validation", help="Split to evaluate.")
+    evaluate.add_argument("--data-dir", default=None,
+                          help="Overrides $KERAS_MAPPING_DATA_DIR.")
+    evaluate.add_argument("--max-examples", type=int, default=None,
+                          help="Evaluate only the first N examples.")
+    _add_inference_flags(evaluate)
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = verbs.add_parser(
+        "predict", help="Apply a model to texts or text pairs; prints one JSON line per "
+                        "example with the task's prediction (label and probabilities; score; "
+                        "labels above their thresholds).")
+    predict.add_argument("--model", required=True, help="Model directory from finetune.")
+    predict.add_argument("--input", default=None,
+                         help="A UTF-8 file with one text per line, or two tab-separated "
+                              "texts per line for pair models (streamed).")
+    predict.add_argument("--pair", nargs=2, action="append", metavar=("TEXT", "TEXT_PAIR"),
+                         help="A text pair, for models trained on pairs (repeatable).")
+    predict.add_argument("texts", nargs="*", help="Texts to predict.")
+    _add_inference_flags(predict)
+    predict.set_defaults(run=_predict)
+
+    export = verbs.add_parser(
+        "export", help="Export a model directory as one artifact that takes raw text: a TF "
+                       "Serving SavedModel (DIR2/1/), a .keras archive or a TFLite file.")
+    export.add_argument("--model", required=True, help="Model directory from finetune.")
+    export.add_argument("--out", required=True, help="Export directory (must not exist).")
+    export.add_argument("--format", default="savedmodel", help="savedmodel, keras or tflite "
+                        "(default: %(default)s).")
+    export.add_argument("--overwrite", action="store_true",
+                        help="Replace an existing export directory.")
+    export.set_defaults(run=_export)
 
 
 def build_parser():
@@ -211,45 +251,7 @@ def build_parser():
                           help="Keras progress output: 0 none, 1 bar, 2 a line per round.")
     pretrain.set_defaults(run=_pretrain)
 
-    evaluate = verbs.add_parser(
-        "evaluate", help="Evaluate a model directory; prints the task's metrics as JSON "
-                         "(accuracy, f1, macro_f1, mcc; pearson, spearman, mse; micro_f1, "
-                         "macro_f1) with examples_per_second as the last line.")
-    evaluate.add_argument("--model", required=True, help="Model directory from finetune.")
-    evaluate.add_argument("--dataset", default="sst2",
-                          help="sst2, a folder with split files, or a TFDS name.")
-    evaluate.add_argument("--split", default="validation", help="Split to evaluate.")
-    evaluate.add_argument("--data-dir", default=None,
-                          help="Overrides $KERAS_MAPPING_DATA_DIR.")
-    evaluate.add_argument("--max-examples", type=int, default=None,
-                          help="Evaluate only the first N examples.")
-    _add_inference_flags(evaluate)
-    evaluate.set_defaults(run=_evaluate)
-
-    predict = verbs.add_parser(
-        "predict", help="Apply a model to texts or text pairs; prints one JSON line per "
-                        "example with the task's prediction (label and probabilities; score; "
-                        "labels above their thresholds).")
-    predict.add_argument("--model", required=True, help="Model directory from finetune.")
-    predict.add_argument("--input", default=None,
-                         help="A UTF-8 file with one text per line, or two tab-separated "
-                              "texts per line for pair models (streamed).")
-    predict.add_argument("--pair", nargs=2, action="append", metavar=("TEXT", "TEXT_PAIR"),
-                         help="A text pair, for models trained on pairs (repeatable).")
-    predict.add_argument("texts", nargs="*", help="Texts to predict.")
-    _add_inference_flags(predict)
-    predict.set_defaults(run=_predict)
-
-    export = verbs.add_parser(
-        "export", help="Export a model directory as one artifact that takes raw text: a TF "
-                       "Serving SavedModel (DIR2/1/), a .keras archive or a TFLite file.")
-    export.add_argument("--model", required=True, help="Model directory from finetune.")
-    export.add_argument("--out", required=True, help="Export directory (must not exist).")
-    export.add_argument("--format", default="savedmodel", help="savedmodel, keras or tflite "
-                        "(default: %(default)s).")
-    export.add_argument("--overwrite", action="store_true",
-                        help="Replace an existing export directory.")
-    export.set_defaults(run=_export)
+    _add_model_verbs(verbs)
 
     from keras_mapping.viz.cli import add_plot_parser
 

@@ -147,27 +147,40 @@ def text_dataset(
         dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    if group_by_length:
-        dataset = dataset.group_by_window(
-            key_func=_length_key(boundaries[:-1] if boundaries else None),
-            reduce_func=lambda key, window: window.ragged_batch(batch_size),
-            window_size=batch_size,
-        )
-    else:
-        dataset = dataset.ragged_batch(batch_size)
-    packer = BertPacker(tokenizer.cls_token_id, tokenizer.sep_token_id,
-                        tokenizer.pad_token_id, max_length=max_length, pad_to_longest=True)
-    pad = _pad_to_bucket(boundaries) if boundaries else (lambda inputs: inputs)
-
-    def pack(segments, labels):
-        return pad(packer(tuple(segments) if len(segments) > 1 else segments[0])), labels
-
-    dataset = dataset.map(pack, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = _batched(dataset, batch_size, boundaries, group_by_length)
+    dataset = dataset.map(_packer(tokenizer, max_length, boundaries),
+                          num_parallel_calls=tf.data.AUTOTUNE)
     if not repeat and not group_by_length:
         # Unbatching hid the size; stating it gives Keras its progress-bar totals and keeps
         # it from warning that a finite evaluation set "ran out of data".
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(
             math.ceil(len(examples) / batch_size)))
+    return dataset.with_options(_options(deterministic)).prefetch(tf.data.AUTOTUNE)
+
+
+def _batched(dataset, batch_size, boundaries, group_by_length):
+    """Ragged batches, filled per length bucket (or exact length) when grouping."""
+    if not group_by_length:
+        return dataset.ragged_batch(batch_size)
+    return dataset.group_by_window(
+        key_func=_length_key(boundaries[:-1] if boundaries else None),
+        reduce_func=lambda key, window: window.ragged_batch(batch_size),
+        window_size=batch_size)
+
+
+def _packer(tokenizer, max_length, boundaries):
+    """`pack(segments, targets)`: a batch of ids to padded BERT inputs."""
+    packer = BertPacker(tokenizer.cls_token_id, tokenizer.sep_token_id,
+                        tokenizer.pad_token_id, max_length=max_length, pad_to_longest=True)
+    pad = _pad_to_bucket(boundaries) if boundaries else (lambda inputs: inputs)
+
+    def pack(segments, targets):
+        return pad(packer(tuple(segments) if len(segments) > 1 else segments[0])), targets
+
+    return pack
+
+
+def _options(deterministic):
     options = tf.data.Options()
     # tf.data's autotuner wakes at 0.01 s, 0.03 s, ... 2.55 s, 5.11 s, 10.23 s after an
     # iterator starts, and Keras' `fit` returns only after its next wake-up: a 1.8 s fit took
@@ -176,8 +189,7 @@ def text_dataset(
     options.autotune.enabled = False
     if deterministic is not None:
         options.deterministic = deterministic
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
-
+    return options
 
 # The name from before regression and multi-label targets; the same pipeline.
 classification_dataset = text_dataset

@@ -3,13 +3,15 @@ head goes on the backbone, what `evaluate` reports, what `predict` prints and wh
 returns. `finetune`, `evaluate`, `predict`, `export` and `plot` know tasks only through this
 interface (see `keras_mapping.training.engine`)."""
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from keras_mapping.data.layout import Columns
 from keras_mapping.data.readers import TargetTexts
 
 
-class TextTask:
+class TextTask(ABC):
     """A task on a text (or a text pair) per row. Subclasses fill in the label side.
 
     Args:
@@ -36,14 +38,14 @@ class TextTask:
 
     # -- data -------------------------------------------------------------------------------
     @classmethod
+    @abstractmethod
     def from_training_table(cls, table, columns, **options):
         """The task with the label set learned from the training `Table`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def examples(self, table):
         """The examples of a `Table` (its labels checked against this task's label set;
         errors name `file:line`)."""
-        raise NotImplementedError
 
     def texts_of(self, table):
         """`(texts, text_pairs or None)` of a table's text columns."""
@@ -56,22 +58,22 @@ class TextTask:
                            None if text_pairs is None else list(text_pairs))
 
     # -- model ------------------------------------------------------------------------------
+    @abstractmethod
     def build_model(self, backbone, dropout, pooling):
         """The task's head on `backbone`, returning logits or scores."""
-        raise NotImplementedError
 
     # -- results ----------------------------------------------------------------------------
+    @abstractmethod
     def report(self, outputs, examples):
         """`evaluate`'s metrics of model `outputs` on `examples` (a flat JSON-able dict)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rows(self, outputs):
         """What `predict` prints for each row of `outputs`, without the text."""
-        raise NotImplementedError
 
+    @abstractmethod
     def serving_outputs(self, outputs):
         """The numeric outputs of an exported model (keras.ops on the model's outputs)."""
-        raise NotImplementedError
 
     @property
     def label_names(self):
@@ -84,8 +86,9 @@ class TextTask:
         return {"task": self.name, "columns": self.columns.to_dict()}
 
     @classmethod
+    @abstractmethod
     def from_config(cls, config):
-        raise NotImplementedError
+        """The task from what `config()` stored."""
 
     @staticmethod
     def columns_from(config):
