@@ -8,12 +8,19 @@ Signatures:
   pairs, to the task's outputs: `probabilities`, `label_id` and `label` (the label names)
   for classification; `score` for regression; `probabilities` and `predicted` (0/1 per
   label, at the stored thresholds) for multi-label;
+- token classification: `serving_default` takes `text` only and returns per word piece
+  (padded to the longest text) `tag`, `tag_id`, `score`, `probabilities`, the `start` and
+  `end` character offsets of the piece in the text, `word_id`, `first_piece` and
+  `piece_mask` (see `keras_mapping.export.tagging_graph.tag_pieces`; texts longer than the
+  model are windowed as `predict` does); `keras_mapping.tasks.entities.served_entities`
+  groups them into entities;
 - `serve_tokens`: the same outputs from `token_ids`, `segment_ids` (`int32 [None, None]`)
   and `padding_mask` (`bool [None, None]`), for clients that tokenize themselves.
 """
 
 import tensorflow as tf
 
+from keras_mapping.export.tagging_graph import tag_pieces
 from keras_mapping.tokenizers import BertTextPreprocessor
 
 SERVING_VERSION = "1"
@@ -60,9 +67,32 @@ class TaskServer(tf.Module):
         return self.outputs(inputs)
 
 
+class TaggingServer(tf.Module):
+    """The serving function of a token-classification model bundle: raw text to tagged
+    pieces with character offsets."""
+
+    def __init__(self, bundle):
+        super().__init__(name="tagging_server")
+        self.model = bundle.model
+        self.tokenizer = bundle.tokenizer
+        self.max_length = bundle.max_length
+        self.stride = bundle.task.stride
+        self.tag_names = tf.constant(bundle.task.tag_names)
+
+    @tf.function(input_signature=[TEXT_SPEC])
+    def serve_text(self, text):
+        return tag_pieces(self.model, self.tokenizer, text, self.max_length, self.stride,
+                          self.tag_names)
+
+
 def write_saved_model(bundle, directory):
     """Writes the SavedModel of `bundle` to `directory` (its signatures in the module
     docstring)."""
+    if bundle.task.name == "token-classification":
+        server = TaggingServer(bundle)
+        tf.saved_model.save(server, str(directory), signatures={
+            "serving_default": server.serve_text.get_concrete_function()})
+        return
     server = TaskServer(bundle)
     serving = server.serve_pair if bundle.task.pairs else server.serve_text
     tf.saved_model.save(server, str(directory), signatures={

@@ -40,6 +40,8 @@ COMPILE_DEFAULTS = {
                         loss=lambda: keras.losses.BinaryCrossentropy(from_logits=True),
                         metrics=lambda: [SigmoidF1Score(average="micro", threshold=0.5,
                                                         name="micro_f1")]),
+    "token-classification": dict(learning_rate=5e-5, loss=token_cross_entropy,
+                                 weighted_metrics=lambda: [accuracy()]),
     "token-prediction": dict(learning_rate=1e-4, loss=token_cross_entropy,
                              weighted_metrics=lambda: [accuracy()]),
     "causal-lm": dict(learning_rate=5e-4, loss=token_cross_entropy,

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from keras_mapping.data.layout import Columns
+from keras_mapping.data.pipelines import text_dataset, truncated_count
 from keras_mapping.data.readers import TargetTexts
 
 
@@ -47,6 +48,11 @@ class TextTask(ABC):
         """The examples of a `Table` (its labels checked against this task's label set;
         errors name `file:line`)."""
 
+    def describe(self):
+        """The task and what it reads, for run logs."""
+        columns = self.columns.text + (f" + {self.columns.text_pair}" if self.pairs else "")
+        return f"{self.name} of {'text pairs' if self.pairs else 'texts'} ({columns})"
+
     def texts_of(self, table):
         """`(texts, text_pairs or None)` of a table's text columns."""
         pairs = table.texts(self.columns.text_pair, "the text pair") if self.pairs else None
@@ -56,6 +62,16 @@ class TextTask(ABC):
         """Examples to predict: the texts with placeholder targets."""
         return TargetTexts(list(texts), np.zeros(len(texts), "int32"), "predict",
                            None if text_pairs is None else list(text_pairs))
+
+    def dataset(self, examples, tokenizer, max_length, batch_size, **options):
+        """Batches of `(features, targets)` of `examples` for the model (options: those of
+        `keras_mapping.data.text_dataset`)."""
+        return text_dataset(examples, tokenizer, max_length=max_length, batch_size=batch_size,
+                            **options)
+
+    def truncated(self, examples, tokenizer, max_length):
+        """How many examples are longer than `max_length` tokens (and so cut)."""
+        return truncated_count(examples, tokenizer, max_length)
 
     # -- model ------------------------------------------------------------------------------
     @abstractmethod
@@ -70,6 +86,11 @@ class TextTask(ABC):
     @abstractmethod
     def rows(self, outputs):
         """What `predict` prints for each row of `outputs`, without the text."""
+
+    def predicted_rows(self, outputs, examples, tokenizer):
+        """`rows()` of the outputs of a `predict` batch of `examples` (tasks whose rows need
+        the texts themselves, such as token classification, read them here)."""
+        return self.rows(np.asarray(outputs, "float64"))
 
     @abstractmethod
     def serving_outputs(self, outputs):

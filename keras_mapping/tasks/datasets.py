@@ -9,12 +9,19 @@ from keras_mapping.data.datasets import (DATA_DIR_VARIABLE, KNOWN_DATASETS, LOCA
                                          load_splits, split_file)
 from keras_mapping.data.layout import Columns, choose_columns, detect_task
 from keras_mapping.data.readers import check_bad_bytes, read_rows
+from keras_mapping.data.tag_schemes import scheme_name
+from keras_mapping.data.token_files import find_token_splits, looks_like_token_file
 from keras_mapping.tasks.classification import ClassificationTask
 from keras_mapping.tasks.multi_label import MultiLabelTask
 from keras_mapping.tasks.regression import RegressionTask
+from keras_mapping.tasks.token_classification import TokenClassificationTask, TokenReading
 
-TASK_CLASSES = {task.name: task for task in (ClassificationTask, RegressionTask, MultiLabelTask)}
+TASK_CLASSES = {task.name: task for task in (ClassificationTask, RegressionTask, MultiLabelTask,
+                                             TokenClassificationTask)}
 TASKS = tuple(TASK_CLASSES)
+TOKEN_TASK = TokenClassificationTask.name
+# Token datasets found by name under $KERAS_MAPPING_DATA_DIR.
+TOKEN_DATASETS = ("conll2003",)
 
 
 def task_from_config(config):
@@ -38,6 +45,13 @@ class DataOptions:
         threshold: the multi-label decision threshold before any tuning.
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR` (and TFDS's data folder).
         on_bad_bytes: "error" or "replace" for bytes that are not UTF-8.
+        tag_column: the tag column of CoNLL files (negative counts from the end).
+        tag_scheme: "iob1", "iob2" (also "bio") or "iobes" (also "bioes"): how tags are
+            written; they are read into IOB2.
+        strict_tags: refuse an `I-X` that continues no `X` entity instead of starting one.
+        label_all_pieces: train a tag on every piece of a word, not only on its first.
+        stride: pieces between window starts over sentences longer than the model (None:
+            half a window).
     """
 
     task: str | None = None
@@ -49,6 +63,11 @@ class DataOptions:
     threshold: float = 0.5
     data_dir: str | None = None
     on_bad_bytes: str = "error"
+    tag_column: int = -1
+    tag_scheme: str = "iob2"
+    strict_tags: bool = False
+    label_all_pieces: bool = False
+    stride: int | None = None
 
     def __post_init__(self):
         if self.task is not None and self.task not in TASKS:
@@ -57,6 +76,12 @@ class DataOptions:
             raise ValueError(f"--label-columns name the 0/1 columns of a multi-label task, "
                              f"not of --task {self.task}.")
         check_bad_bytes(self.on_bad_bytes)
+        scheme_name(self.tag_scheme)
+        if self.stride is not None and self.stride < 1:
+            raise ValueError(f"`stride` must be at least 1, got {self.stride}.")
+
+    def token_reading(self):
+        return TokenReading(scheme_name(self.tag_scheme), self.tag_column, not self.strict_tags)
 
 
 def _split_paths(dataset, splits, data_dir):
@@ -120,6 +145,35 @@ def _tfds_task_data(dataset, splits, options, task):
     return task, loaded
 
 
+def _token_paths(dataset, data_dir):
+    """`{split: file}` of a folder of CoNLL or JSONL token files (a path, or a name in
+    `TOKEN_DATASETS` under the data folder), or None when it holds no token data."""
+    folder = Path(str(dataset)).expanduser()
+    root = data_dir or os.environ.get(DATA_DIR_VARIABLE)
+    if not folder.is_dir() and str(dataset) in TOKEN_DATASETS and root:
+        folder = Path(root) / str(dataset)
+    if not folder.is_dir():
+        return None
+    paths = find_token_splits(folder)
+    return paths if "train" in paths and looks_like_token_file(paths["train"]) else None
+
+
+def _token_task_data(dataset, paths, splits, options, task):
+    if paths is None:
+        raise ValueError(f"{dataset!r} holds no token-classification files: --task "
+                         f"{TOKEN_TASK} reads a folder with train.txt/.conll (CoNLL columns, "
+                         "the word first and the tag last) or train.jsonl "
+                         '({"tokens": [...], "tags": [...]}), and validation.* beside it.')
+    missing = [split for split in splits if split not in paths]
+    if missing:
+        raise FileNotFoundError(f"{dataset}: no token file for the split(s) {missing}; found "
+                                f"{sorted(path.name for path in paths.values())}")
+    task = task or TokenClassificationTask.from_training_file(
+        paths["train"], options.token_reading(), options.on_bad_bytes,
+        label_all_pieces=options.label_all_pieces, stride=options.stride)
+    return task, {split: task.examples(paths[split], options.on_bad_bytes) for split in splits}
+
+
 def load_task_data(dataset, options=DataOptions(), splits=("train", "validation"), task=None):
     """The task and its examples per split.
 
@@ -141,6 +195,11 @@ def load_task_data(dataset, options=DataOptions(), splits=("train", "validation"
             message names the file, the line and the flag that settles it).
     """
     splits = (splits,) if isinstance(splits, str) else tuple(splits)
+    wants_tokens = options.task == TOKEN_TASK or isinstance(task, TokenClassificationTask)
+    if wants_tokens or (task is None and options.task is None):
+        token_paths = _token_paths(dataset, options.data_dir)
+        if wants_tokens or token_paths is not None:
+            return _token_task_data(dataset, token_paths, splits, options, task)
     paths = _split_paths(dataset, splits, options.data_dir)
     if paths is None:
         return _tfds_task_data(dataset, splits, options, task)

@@ -7,6 +7,7 @@ keras-hub's `WordPieceTokenizer` for the vocabulary, the lookups and `detokenize
 `tensorflow_text.FastWordpieceTokenizer` for the greedy subword match.
 """
 
+import functools
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_mapping.checkpoints.presets import resolve_preset
+from keras_mapping.tokenizers import offsets
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -71,6 +73,10 @@ def _normalize(text, lowercase, strip_accents, split_on_cjk):
 
 def _split(text):
     return tf_text.regex_split(text, f"{_WHITESPACE}|{_PUNCTUATION}", _PUNCTUATION)
+
+
+def _split_with_offsets(text):
+    return tf_text.regex_split_with_offsets(text, f"{_WHITESPACE}|{_PUNCTUATION}", _PUNCTUATION)
 
 
 def split_words(text, lowercase=True, strip_accents=None, split_on_cjk=True):
@@ -268,13 +274,33 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         words = tf.concat([words, specials], axis=1)
         return pieces.with_flat_values(words).merge_dims(1, 2)
 
+    def _unk_if_too_long(self, words):
+        """Flat words with the over-long ones replaced by `[UNK]`, and which those were."""
+        too_long = tf.strings.length(words, unit="UTF8_CHAR") > self.max_input_chars_per_word
+        return tf.where(too_long, tf.constant(self.oov_token), words), too_long
+
+    def _word_pieces(self, words):
+        """`[..., (words)]` words to `[..., (words), (pieces)]` ids."""
+        flat, _ = self._unk_if_too_long(words.flat_values)
+        return words.with_flat_values(self._fast_word_piece.tokenize(flat))
+
     def _tokenize_batch(self, text):
-        words = self._words(text)
-        unk = tf.constant(self.oov_token)
-        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > (
-            self.max_input_chars_per_word)
-        words = words.with_flat_values(tf.where(too_long, unk, words.flat_values))
-        return self._fast_word_piece.tokenize(words).merge_dims(-2, -1)
+        return self._word_pieces(self._words(text)).merge_dims(-2, -1)
+
+    def _tokenize_batch_with_offsets(self, text):
+        text = _sanitize(text)
+        normalize = functools.partial(_normalize, lowercase=self.lowercase,
+                                      strip_accents=self.strip_accents,
+                                      split_on_cjk=self.split_on_cjk)
+        table = offsets.char_table(text, normalize)
+        special = self._special_pattern if self.special_tokens_in_strings else None
+        chunks = offsets.raw_chunks(text, table, _WHITESPACE, special)
+        words = offsets.words_of_chunks(chunks, table, normalize, _split_with_offsets)
+        flat, too_long = self._unk_if_too_long(words.rows.flat_values)
+        ids, begins, ends = self._fast_word_piece.tokenize_with_offsets(flat)
+        start, end = offsets.piece_char_spans(words, begins, ends, too_long, table)
+        return offsets.pieces_by_text(chunks, words.rows.with_flat_values(ids), start, end,
+                                      table)
 
     def tokenize(self, inputs):
         """Turns strings into token ids (no `[CLS]`/`[SEP]`).
@@ -300,6 +326,84 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
             if isinstance(text, tf.RaggedTensor):
                 return text.with_flat_values(self._tokenize_batch(text.flat_values))
             return self._tokenize_batch(text)
+
+    def tokenize_with_offsets(self, inputs):
+        """Turns strings into token ids, each with its word number and character span.
+
+        A word is one of the tokenizer's own words: text between whitespace, a punctuation
+        character, a CJK ideograph or a special token such as `[MASK]`. Spans count Unicode
+        characters (as Python indexes a `str`) in the raw input: `text[start:end]` is the text
+        the piece came from, before lowercasing and accent stripping. Characters the
+        normaliser drops belong to the piece before them inside a word (so the pieces of a
+        word tile it); at a word's end only combining accents do, and a zero-width space or
+        control character before or after a word is in no span. An `[UNK]` piece spans its
+        whole word. Where NFD would reorder spacing combining marks between characters (the
+        text does not normalise character by character), every piece of the
+        whitespace-delimited chunk spans the whole chunk. Offsets in invalid UTF-8 count the
+        characters after each bad sequence became one U+FFFD.
+
+        Args:
+            inputs: a string, a list of strings, a NumPy array or a (ragged) string tensor.
+
+        Returns:
+            A dict of `"token_ids"` (as `tokenize` gives), `"word_ids"` (int32, counted from
+            0 within each text), `"start"` and `"end"` (int64), all of the same shape: dense
+            1-D for a single string, otherwise ragged with one more dimension than the input.
+
+        Example:
+        >>> tokenizer = BertTokenizer.from_preset("minilm_l6")
+        >>> text = "Café au\\u200blait, 東京!"
+        >>> pieces = tokenizer.tokenize_with_offsets(text)
+        >>> pieces["word_ids"].numpy().tolist()
+        [0, 1, 1, 1, 2, 3, 4, 5]
+        >>> [text[s:e] for s, e in zip(pieces["start"].numpy(), pieces["end"].numpy())]
+        ['Café', 'au\\u200b', 'lai', 't', ',', '東', '京', '!']
+        """
+        text = _as_string_tensor(inputs)
+        with tf.device("cpu"):
+            return offsets.map_string_batches(text, self._tokenize_batch_with_offsets)
+
+    def tokenize_words(self, words):
+        """Tokenizes pre-split words (a CoNLL sentence), labelling each piece with its word.
+
+        Each given word is tokenized on its own, so one the tokenizer splits further (e.g.
+        `"1996-08-22"`) gives several basic words whose pieces all carry its number. A word
+        that normalises to nothing (only control characters) gives no pieces: its number is
+        simply absent from `"word_ids"`.
+
+        Args:
+            words: one sentence as a list or 1-D tensor of words, or a batch of sentences as
+                a list of lists or a `[batch, (words)]` (ragged) string tensor.
+
+        Returns:
+            A dict of `"token_ids"`, `"word_ids"` (int32: the given word each piece comes
+            from), `"first_piece"` (bool: the piece starts its given word) and
+            `"basic_word_ids"` (int32: the tokenizer's own word, counted across the
+            sentence), dense 1-D for one sentence and `[batch, (pieces)]` for a batch.
+
+        Example:
+        >>> tokenizer = BertTokenizer.from_preset("minilm_l6")
+        >>> pieces = tokenizer.tokenize_words(["Visited", "Zürich", "1996-08"])
+        >>> tokenizer.id_to_token(pieces["token_ids"].numpy()[1])
+        'zurich'
+        >>> pieces["word_ids"].numpy().tolist(), pieces["first_piece"].numpy().tolist()
+        ([0, 1, 2, 2, 2], [True, True, True, False, False])
+        >>> pieces["basic_word_ids"].numpy().tolist()
+        [0, 1, 2, 3, 4]
+        """
+        sentences = _as_string_tensor(words)
+        with tf.device("cpu"):
+            single = isinstance(sentences, tf.Tensor) and sentences.shape.rank == 1
+            if single:
+                sentences = sentences[tf.newaxis]
+            if sentences.shape.rank != 2:
+                raise ValueError("`tokenize_words` takes one sentence of words or a batch of "
+                                 f"sentences, not a rank {sentences.shape.rank} tensor.")
+            if isinstance(sentences, tf.Tensor):
+                sentences = tf.RaggedTensor.from_tensor(sentences)
+            pieces = self._word_pieces(self._words(sentences.flat_values))
+            results = offsets.given_word_ids(sentences, pieces)
+            return {key: value[0] for key, value in results.items()} if single else results
 
     def detokenize(self, inputs):
         """Joins token ids back into text; `##` pieces are glued to the word before.

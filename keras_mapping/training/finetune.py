@@ -17,7 +17,6 @@ from keras_mapping.checkpoints import model_dir, resolve_preset
 from keras_mapping.checkpoints.bert_layout import read_config
 from keras_mapping.checkpoints.task_weights import (TASK_WEIGHTS_FILE, base_fingerprint,
                                                     save_task_weights)
-from keras_mapping.data.pipelines import text_dataset, truncated_count
 from keras_mapping.layers.peft import LORA_TARGETS
 from keras_mapping.models import BertBackbone
 from keras_mapping.models.bert.classifier import POOLINGS
@@ -68,8 +67,9 @@ class FinetuneConfig(Recipe):
         preset: preset name or BERT-layout directory to start from.
         dataset: "sst2", a folder with train/validation files, or a TFDS name.
         out: output model directory.
-        task: "classification", "regression" or "multi-label"; None detects it from the
-            training labels (see `keras_mapping.data.layout`).
+        task: "classification", "regression", "multi-label" or "token-classification";
+            None detects it from the files (token files: CoNLL columns or JSONL tokens)
+            and the training labels (see `keras_mapping.data.layout`).
         text_column: text column of file datasets (None: detected).
         text_pair_column: second text column, for sentence pairs (None: detected from
             known names such as sentence1/sentence2).
@@ -79,6 +79,14 @@ class FinetuneConfig(Recipe):
         threshold: probability above which a multi-label label is predicted.
         tune_threshold: choose each label's threshold on the validation split after
             training (multi-label), stored with the model.
+        tag_column: the tag column of CoNLL token files (negative counts from the end).
+        tag_scheme: how token files write tags: "iob1", "iob2" ("bio") or "iobes"
+            ("bioes"); read into IOB2.
+        strict_tags: refuse an `I-X` tag that continues no `X` entity (default: it starts
+            one, as conlleval reads it).
+        label_all_pieces: train a word's tag on all its word pieces, not only the first.
+        stride: pieces between the starts of the windows cut over sentences longer than
+            `max_length` (None: half a window).
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR` (and TFDS's data folder).
         on_bad_bytes: bytes that are not UTF-8 in data files: "error" stops, naming the file
             and line; "replace" reads them as U+FFFD.
@@ -150,6 +158,11 @@ class FinetuneConfig(Recipe):
     label_delimiter: str = ","
     threshold: float = 0.5
     tune_threshold: bool = False
+    tag_column: int = -1
+    tag_scheme: str = "iob2"
+    strict_tags: bool = False
+    label_all_pieces: bool = False
+    stride: int | None = None
     data_dir: str | None = None
     on_bad_bytes: str = "error"
     epochs: float | None = None
@@ -231,7 +244,10 @@ class FinetuneConfig(Recipe):
                            label_column=self.label_column,
                            label_columns=tuple(self.label_columns or ()) or None,
                            label_delimiter=self.label_delimiter, threshold=self.threshold,
-                           data_dir=self.data_dir, on_bad_bytes=self.on_bad_bytes)
+                           data_dir=self.data_dir, on_bad_bytes=self.on_bad_bytes,
+                           tag_column=self.tag_column, tag_scheme=self.tag_scheme,
+                           strict_tags=self.strict_tags,
+                           label_all_pieces=self.label_all_pieces, stride=self.stride)
 
     def resolved(self, task, train_examples, positions):
         """This recipe with the fields left None filled from the data: the method's epochs
@@ -314,9 +330,7 @@ def check_positions(config, positions):
 def _print_plan(print_fn, config, task, model, train, validation, rounds, global_batch,
                 replicas, precision):
     trainable, total = trainable_parameters(model), model.count_params()
-    shape = "text pairs" if task.pairs else "texts"
-    print_fn(f"finetune: {task.name} of {shape} ({task.columns.text}"
-             f"{' + ' + task.columns.text_pair if task.pairs else ''}); {len(train):,} "
+    print_fn(f"finetune: {task.describe()}; {len(train):,} "
              f"training / {len(validation):,} validation examples; method {config.method}: "
              f"{trainable:,} of {total:,} parameters train ({100 * trainable / total:.2f}%); "
              f"{rounds.steps:,} steps in {rounds.rounds} rounds of global batches of "
@@ -325,8 +339,8 @@ def _print_plan(print_fn, config, task, model, train, validation, rounds, global
     return trainable, total
 
 
-def _truncation(print_fn, config, tokenizer, train, validation):
-    truncated = {split: truncated_count(examples, tokenizer, config.max_length)
+def _truncation(print_fn, config, task, tokenizer, train, validation):
+    truncated = {split: task.truncated(examples, tokenizer, config.max_length)
                  for split, examples in (("train", train), ("validation", validation))}
     if any(truncated.values()):
         print_fn(f"finetune: {truncated['train']:,} training and {truncated['validation']:,} "
@@ -335,20 +349,20 @@ def _truncation(print_fn, config, tokenizer, train, validation):
     return truncated
 
 
-def _batches(config, run, tokenizer, train, validation):
+def _batches(config, run, task, tokenizer, train, validation):
     """`train_batches(step)` and the validation batches of a run."""
     buckets = ("auto" if needs_static_shapes(config.strategy, config.tpu, config.jit_compile)
                else None)
 
     def train_batches(step):
-        batches = text_dataset(
+        batches = task.dataset(
             train, tokenizer, max_length=config.max_length,
             batch_size=config.batch_size * run.replicas, shuffle=True, seed=config.seed,
             group_by_length=True, repeat=True, buckets=buckets,
             deterministic=True if config.deterministic else None)
         return as_distributable(batches, run.strategy).skip(step)
 
-    validation_data = text_dataset(validation, tokenizer, max_length=config.max_length,
+    validation_data = task.dataset(validation, tokenizer, max_length=config.max_length,
                                    batch_size=VALIDATION_BATCH_SIZE * run.replicas,
                                    buckets=buckets)
     return train_batches, as_distributable(validation_data, run.strategy)
@@ -395,10 +409,10 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         model = build_task_model(config, task)
         unfreezing = compile_task_model(model, config, rounds)
     fingerprint = base_fingerprint(model.backbone)
-    truncated = _truncation(print_fn, config, tokenizer, train, validation)
+    truncated = _truncation(print_fn, config, task, tokenizer, train, validation)
     trainable, total = _print_plan(print_fn, config, task, model, train, validation, rounds,
                                    global_batch, run.replicas, run.precision)
-    train_batches, validation_data = _batches(config, run, tokenizer, train, validation)
+    train_batches, validation_data = _batches(config, run, task, tokenizer, train, validation)
     best, round_callbacks = _round_callbacks(config, run, task, validation_data, validation)
     seconds, resumed_at = train_rounds(
         run, model, train_batches, rounds, checkpoint_every=config.checkpoint_every,

@@ -3,9 +3,7 @@
 import itertools
 import time
 
-import numpy as np
 
-from keras_mapping.data.pipelines import text_dataset, truncated_count
 from keras_mapping.tasks.datasets import DataOptions, load_task_data
 from keras_mapping.tasks.model_directory import load_model_directory
 from keras_mapping.training.distribute import as_distributable, create_strategy
@@ -23,9 +21,9 @@ def _load(model_directory, strategy):
 
 
 def _batches(bundle, examples, batch_size, strategy, cache=True):
-    return as_distributable(text_dataset(examples, bundle.tokenizer, max_length=bundle.max_length,
-                                         batch_size=batch_size, cache=cache, buckets=None),
-                            strategy)
+    batches = bundle.task.dataset(examples, bundle.tokenizer, max_length=bundle.max_length,
+                                  batch_size=batch_size, cache=cache, buckets=None)
+    return as_distributable(batches, strategy)
 
 
 def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
@@ -59,8 +57,8 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
     metrics = bundle.task.report(outputs, examples)
     metrics.update(task=bundle.task.name,
                    examples_per_second=round(len(examples) / max(seconds, 1e-9), 1),
-                   truncated_examples=truncated_count(examples, bundle.tokenizer,
-                                                      bundle.max_length),
+                   truncated_examples=bundle.task.truncated(examples, bundle.tokenizer,
+                                                            bundle.max_length),
                    split=split, dataset=str(dataset))
     return metrics
 
@@ -93,7 +91,9 @@ def predict(model_directory, texts, text_pairs=None, batch_size=EVAL_BATCH_SIZE,
     while chunk := list(itertools.islice(rows, batch_size * PREDICT_CHUNK_BATCHES)):
         firsts = [first for first, _ in chunk]
         seconds = [second for _, second in chunk] if task.pairs else None
-        data = _batches(bundle, task.unlabeled(firsts, seconds), batch_size, strategy, False)
-        outputs = np.asarray(bundle.model.predict(data, verbose=0), "float64")
-        for (first, second), row in zip(chunk, task.rows(outputs)):
+        examples = task.unlabeled(firsts, seconds)
+        outputs = bundle.model.predict(_batches(bundle, examples, batch_size, strategy, False),
+                                       verbose=0)
+        for (first, second), row in zip(chunk, task.predicted_rows(outputs, examples,
+                                                                    bundle.tokenizer)):
             yield {"text": first, **({"text_pair": second} if task.pairs else {}), **row}

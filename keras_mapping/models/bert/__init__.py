@@ -8,6 +8,7 @@ from keras_mapping.models.bert.contrastive import BertSimCSE, CosineSimilarityLo
 from keras_mapping.models.bert.masked_lm import BertMaskedLM
 from keras_mapping.models.bert.pretrainer import BertNextSentencePredictor, BertPretrainer
 from keras_mapping.models.bert.sentence_encoder import BertSentenceEncoder
+from keras_mapping.models.bert.token_classifier import BertTokenClassifier
 
 __all__ = [
     "ARCHITECTURES",
@@ -20,5 +21,6 @@ __all__ = [
     "BertSimCSE",
     "BertTextClassifier",
     "BertTextRegressor",
+    "BertTokenClassifier",
     "CosineSimilarityLogits",
 ]
