@@ -12,6 +12,10 @@ from keras_mapping.data.pipelines import text_dataset, truncated_count
 from keras_mapping.data.readers import TargetTexts
 
 
+TEXT_MAX_LENGTH = 64
+PAIR_MAX_LENGTH = 128
+
+
 class TextTask(ABC):
     """A task on a text (or a text pair) per row. Subclasses fill in the label side.
 
@@ -31,6 +35,12 @@ class TextTask(ABC):
 
     def __init__(self, columns):
         self.columns = columns
+
+    @property
+    def default_max_length(self):
+        """The sequence length a recipe takes when it names none: sentence pairs need
+        room for two sentences."""
+        return PAIR_MAX_LENGTH if self.pairs else TEXT_MAX_LENGTH
 
     @property
     def pairs(self):

@@ -53,6 +53,8 @@ class TokenClassificationTask:
     monitor = "f1"
     output_activation = "softmax"
     pairs = False
+    # Sentences of up to ~120 words fit one window (CoNLL-2003's longest is 124 words).
+    default_max_length = 128
 
     def __init__(self, tag_names, reading=TokenReading(), label_all_pieces=False, stride=None):
         self.tag_names = list(tag_names)

@@ -47,8 +47,6 @@ METHOD_RECIPES = {"full": {"epochs": 2.5, "learning_rate": 2e-4},
 # (BENCHMARKS.md, "Sentence pairs").
 SMALL_DATA_EXAMPLES = 20_000
 SMALL_DATA_RECIPE = {"batch_size": 16, "epochs": 4.0, "learning_rate": 5e-5}
-TEXT_MAX_LENGTH = 64
-PAIR_MAX_LENGTH = 128
 VALIDATION_BATCH_SIZE = 64
 
 @dataclass
@@ -98,7 +96,7 @@ class FinetuneConfig(Recipe):
         learning_rate: peak learning rate; None takes the method's default
             (`METHOD_RECIPES`: 2e-4 for full fine-tuning, 1e-3 to 1e-2 for the others).
         max_length: longest packed sequence; batches pad only to their longest member.
-            None: 64 for one text, 128 for text pairs.
+            None: the task's (64 for one text, 128 for text pairs and tagged sentences).
         warmup_ratio: fraction of steps warming up linearly from 0.
         decay: "linear" or "cosine" decay after warmup.
         weight_decay: AdamW weight decay (not on LayerNorm and biases).
@@ -252,13 +250,12 @@ class FinetuneConfig(Recipe):
     def resolved(self, task, train_examples, positions):
         """This recipe with the fields left None filled from the data: the method's epochs
         and learning rate (`SMALL_DATA_RECIPE` when the training split holds fewer than
-        `SMALL_DATA_EXAMPLES`), 128 tokens for pairs and 64 for one text (at most the
-        preset's `positions`)."""
+        `SMALL_DATA_EXAMPLES`) and the task's `default_max_length` (at most the preset's
+        `positions`)."""
         small = train_examples < SMALL_DATA_EXAMPLES and self.method == "full"
         defaults = {**METHOD_RECIPES[self.method], "batch_size": 128,
                     **(SMALL_DATA_RECIPE if small else {}),
-                    "max_length": min(positions,
-                                      PAIR_MAX_LENGTH if task.pairs else TEXT_MAX_LENGTH)}
+                    "max_length": min(positions, task.default_max_length)}
         filled = {name: value for name, value in defaults.items()
                   if getattr(self, name) is None}
         if self.tune_threshold and task.name != "multi-label":

@@ -97,7 +97,7 @@ def test_cli_leaves_the_method_defaults_to_the_recipe(method):
     from keras_mapping.cli.main import _config, build_parser
     from keras_mapping.training.finetune import METHOD_RECIPES
 
-    task = SimpleNamespace(pairs=False, name="classification")
+    task = SimpleNamespace(pairs=False, name="classification", default_max_length=64)
     arguments = build_parser().parse_args(["finetune", "--method", method])
     # Resolved against a large training split (SST-2's size), where the method recipe holds.
     config = _config(FinetuneConfig, arguments).resolved(task, 67_349, positions=512)
@@ -111,11 +111,11 @@ def test_cli_leaves_the_method_defaults_to_the_recipe(method):
 
 
 def test_small_data_and_pairs_resolve_their_own_defaults():
-    from keras_mapping.training.finetune import PAIR_MAX_LENGTH, SMALL_DATA_RECIPE
+    from keras_mapping.training.finetune import SMALL_DATA_RECIPE
 
-    pairs = SimpleNamespace(pairs=True, name="classification")
+    pairs = SimpleNamespace(pairs=True, name="classification", default_max_length=128)
     config = FinetuneConfig().resolved(pairs, 2_490, positions=512)
-    assert config.max_length == PAIR_MAX_LENGTH
+    assert config.max_length == 128
     assert (config.batch_size, config.epochs, config.learning_rate) == (
         SMALL_DATA_RECIPE["batch_size"], SMALL_DATA_RECIPE["epochs"],
         SMALL_DATA_RECIPE["learning_rate"])
