@@ -33,7 +33,7 @@ def export_model(model_dir, out, format="savedmodel", overwrite=False):
         The path of the main artifact.
 
     Raises:
-        ValueError: an unknown format.
+        ValueError: an unknown format, or a format the model's task cannot take.
         FileNotFoundError: `model_dir` is incomplete (no tokenizer vocabulary, no model).
         FileExistsError: `out` exists and `overwrite` is False.
     """
@@ -44,6 +44,12 @@ def export_model(model_dir, out, format="savedmodel", overwrite=False):
         raise FileExistsError(f"Export directory '{out}' already exists; choose another "
                               "--out or pass --overwrite.")
     bundle = load_model_directory(model_dir)
+    if bundle.task.name == "token-classification" and format != "savedmodel":
+        raise ValueError(
+            f"'{model_dir}' is a token-classification model, which exports as "
+            f"--format savedmodel only: its graph returns character offsets, computed with "
+            f"TensorFlow string ops (regex splits with offsets, Unicode decoding) that have "
+            f"no TFLite builtin kernels, and a .keras file cannot hold that tokenizer.")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:

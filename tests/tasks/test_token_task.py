@@ -146,6 +146,10 @@ def test_token_classification_end_to_end(ner_data, tiny_preset, tmp_path, capsys
             assert row["text"][entity["start"]:entity["end"]] == entity["text"]
     artifact = cli_json(capsys, "export", "--model", model, "--out", tmp_path / "served",
                         "--format", "savedmodel")[-1]["artifact"]
+    assert main(["export", "--model", str(model), "--out", str(tmp_path / "lite"),
+                 "--format", "tflite"]) == 2
+    assert "exports as --format savedmodel only" in capsys.readouterr().err
+    assert not (tmp_path / "lite").exists()
     completed = subprocess.run([sys.executable, "-c", FRESH_PROCESS,
                                 json.dumps([artifact, TEXTS])],
                                capture_output=True, text=True, timeout=300)
