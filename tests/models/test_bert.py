@@ -9,6 +9,7 @@ from keras_mapping.models import (
     BertNextSentencePredictor,
     BertPretrainer,
     BertTextClassifier,
+    BertTokenClassifier,
 )
 
 VOCAB = 60
@@ -159,6 +160,25 @@ def test_classifier_round_trip(tmp_path):
                                classifier.predict(inputs, verbose=0), atol=1e-6)
     with pytest.raises(ValueError, match="num_classes"):
         BertTextClassifier(tiny_backbone(), num_classes=1)
+
+
+def test_token_classifier_learns_tags_of_weighted_pieces_and_round_trips(tmp_path):
+    tagger = BertTokenClassifier(tiny_backbone(), num_tags=3, dropout=0.0)
+    assert not tagger.backbone.pooler_dense.trainable  # only the sequence output is read
+    tagger.compile(optimizer=keras.optimizers.AdamW(3e-3))
+    inputs = batch(size=32, seed=2)
+    tags = inputs["token_ids"] % 3  # each piece's tag follows from its own id
+    weights = inputs["padding_mask"].astype("float32")
+    history = tagger.fit(inputs, tags, sample_weight=weights, batch_size=8, epochs=8, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.6 * losses[0], losses
+    tagger.save(tmp_path / "tagger.keras")
+    reloaded = keras.saving.load_model(tmp_path / "tagger.keras")
+    assert reloaded.num_tags == 3
+    np.testing.assert_allclose(reloaded.predict(inputs, verbose=0),
+                               tagger.predict(inputs, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match="num_tags"):
+        BertTokenClassifier(tiny_backbone(), num_tags=1)
 
 
 def mlm_batch():
