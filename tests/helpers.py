@@ -1,7 +1,11 @@
 """Checks every layer gets: shapes, config and `.keras` round trips, jit, mixed precision."""
 
+import json
+
 import keras
 import numpy as np
+
+from keras_mapping.cli.main import main
 
 
 def symbolic_inputs(call_inputs):
@@ -76,3 +80,10 @@ class AtStep(keras.callbacks.Callback):
         self.steps += 1
         if self.steps == self.step:
             self.action(self.model)
+
+
+def cli_json(capsys, *arguments):
+    """Runs the CLI (which must succeed) and returns the JSON lines it printed."""
+    assert main([str(argument) for argument in arguments]) == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.strip().splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_mapping.cli.main import main
-from tests.helpers import AtStep
+from tests.helpers import AtStep, cli_json
 
 ANIMALS = ("cat", "dog", "bird", "fish")
 # Common flags: the tiny preset learns these toy tasks in a few steps.
@@ -56,12 +56,6 @@ def write_multi_label_data(folder):
             lines.append(f'"a story of {" and ".join(chosen)}","{",".join(chosen)}"')
         (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
     return folder
-
-
-def cli_json(capsys, *arguments):
-    assert main([str(argument) for argument in arguments]) == 0, capsys.readouterr().err
-    lines = capsys.readouterr().out.strip().splitlines()
-    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from keras_mapping.cli.main import main
 from keras_mapping.data.token_files import TaggedSentences
 from keras_mapping.tasks.token_classification import RawTexts, TokenClassificationTask
 from keras_mapping.tokenizers import BertTokenizer
+from tests.helpers import cli_json
 
 TAGS = ["O", "B-LOC", "B-PER", "I-LOC", "I-PER"]
 PEOPLE = ["Peter Blackburn", "Ada Lovelace", "Jean-Luc Picard", "Zoë Ångström"]
@@ -107,12 +108,6 @@ def test_raw_texts_get_every_word_scored_once(tokenizer):
     per_word = windows.word_predictions(
         [np.arange(len(ids)) for ids in windows.token_ids], fill=None)
     assert all(value is not None for words in per_word for value in words)
-
-
-def cli_json(capsys, *arguments):
-    assert main([str(argument) for argument in arguments]) == 0, capsys.readouterr().err
-    lines = capsys.readouterr().out.strip().splitlines()
-    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 TEXTS = ["Ada Lovelace visited  Zürich today.", "Zoë Ångström visited Saint-Étienne 🙂",
