@@ -22,8 +22,10 @@ $(STAMP): setup.cfg pyproject.toml
 
 setup: $(STAMP)
 
+# Two worker processes, one per core of the machines we meet; a file's tests stay on one
+# worker, so module fixtures (a trained tiny model) are built once.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 demo: setup
 	$(BIN)/keras-mapping demo

@@ -47,9 +47,10 @@ def export_model(model_dir, out, format="savedmodel", overwrite=False):
     if bundle.task.name == "token-classification" and format != "savedmodel":
         raise ValueError(
             f"'{model_dir}' is a token-classification model, which exports as "
-            f"--format savedmodel only: its graph returns character offsets, computed with "
-            f"TensorFlow string ops (regex splits with offsets, Unicode decoding) that have "
-            f"no TFLite builtin kernels, and a .keras file cannot hold that tokenizer.")
+            f"--format savedmodel only: its character offsets come from TensorFlow string "
+            f"ops (regex splits with offsets, Unicode decoding) that TFLite runs only through "
+            f"the Flex delegate, which the `tensorflow` wheel's interpreter lacks, and a "
+            f".keras file cannot hold that tokenizer.")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
