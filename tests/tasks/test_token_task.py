@@ -126,9 +126,13 @@ FRESH_PROCESS = textwrap.dedent("""
 
 
 def test_token_classification_end_to_end(ner_data, tiny_preset, tmp_path, capsys):
+    """With LoRA, so that a parameter-efficient tagger goes the whole way too (the notebook
+    runs the full method)."""
     model = tmp_path / "model"
     trained = cli_json(capsys, "finetune", "--preset", tiny_preset, "--dataset", ner_data,
-                       "--out", model, *TINY)[-1]
+                       "--out", model, "--method", "lora", "--lora-rank", "2", *TINY)[-1]
+    assert trained["trainable_parameters"] < trained["total_parameters"] / 10
+    assert (model / "task_weights.safetensors").is_file()
     stored = json.loads((model / "task.json").read_text())
     assert stored["task"] == "token-classification" and stored["tag_names"] == TAGS
     evaluated = cli_json(capsys, "evaluate", "--model", model, "--dataset", ner_data)[-1]
