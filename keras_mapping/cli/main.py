@@ -171,10 +171,11 @@ def _add_model_verbs(verbs):
     evaluate = verbs.add_parser(
         "evaluate", help="Evaluate a model directory; prints the task's metrics as JSON "
                          "(accuracy, f1, macro_f1, mcc; pearson, spearman, mse; micro_f1, "
-                         "macro_f1) with examples_per_second as the last line.")
+                         "macro_f1; entity f1, precision, recall) with "
+                         "examples_per_second as the last line.")
     evaluate.add_argument("--model", required=True, help="Model directory from finetune.")
     evaluate.add_argument("--dataset", default="sst2",
-                          help="sst2, a folder with split files, or a TFDS name.")
+                          help="sst2, conll2003, a folder with split files, or a TFDS name.")
     evaluate.add_argument("--split", default="validation", help="Split to evaluate.")
     evaluate.add_argument("--data-dir", default=None,
                           help="Overrides $KERAS_MAPPING_DATA_DIR.")

@@ -177,12 +177,15 @@ def _token_task_data(dataset, paths, splits, options, task):
 def load_task_data(dataset, options=DataOptions(), splits=("train", "validation"), task=None):
     """The task and its examples per split.
 
-    Without `task`, the "train" split is read first: its columns and labels decide the task
-    (`keras_mapping.data.layout`) and its label set, which then encodes every other split.
-    With `task` (a trained model's), each split is read with the task's columns and labels.
+    Without `task`, the "train" split is read first: a folder of token files (CoNLL columns
+    or JSONL tokens) is a token-classification task with the training split's tag set;
+    otherwise its columns and labels decide the task (`keras_mapping.data.layout`) and its
+    label set, which then encodes every other split. With `task` (a trained model's), each
+    split is read with the task's columns and labels (or tags).
 
     Args:
-        dataset: "sst2", a folder of `{split}.tsv|csv|jsonl` files, or a TFDS name.
+        dataset: "sst2", "conll2003", a folder of `{split}.tsv|csv|jsonl` files or of token
+            files (`{split}.txt|conll|jsonl`), or a TFDS name.
         options: `DataOptions`.
         splits: the splits to read.
         task: a trained model's task, or None.

@@ -63,7 +63,8 @@ class FinetuneConfig(Recipe):
 
     Args:
         preset: preset name or BERT-layout directory to start from.
-        dataset: "sst2", a folder with train/validation files, or a TFDS name.
+        dataset: "sst2", "conll2003", a folder with train/validation files (tables or token
+            files), or a TFDS name.
         out: output model directory.
         task: "classification", "regression", "multi-label" or "token-classification";
             None detects it from the files (token files: CoNLL columns or JSONL tokens)

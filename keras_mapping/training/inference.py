@@ -31,7 +31,8 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
     """The task's metrics of a model directory on a dataset split, read with the model's own
     columns and labels, with throughput (see each task's `report`: accuracy, f1, macro_f1,
     mcc and the confusion matrix for classification; pearson, spearman and mse for
-    regression; micro_f1 and macro_f1 for multi-label).
+    regression; micro_f1 and macro_f1 for multi-label; entity-level f1, precision, recall,
+    per_type and token_accuracy for token classification).
 
     Args:
         model_directory: a directory written by `finetune`.
@@ -67,7 +68,8 @@ def predict(model_directory, texts, text_pairs=None, batch_size=EVAL_BATCH_SIZE,
             strategy="auto"):
     """Yields one dict per text (or pair), in order, batch by batch, so any number of texts
     streams through in bounded memory: the text (and `text_pair`) with the task's
-    prediction (`label` and `probabilities`; `score`; or `labels` and `probabilities`).
+    prediction (`label` and `probabilities`; `score`; `labels` and `probabilities`; or
+    `entities` with character offsets into the text).
 
     Args:
         model_directory: a directory written by `finetune`.
