@@ -352,19 +352,24 @@ def _csv_records(lines, path):
         last_line = reader.line_num
 
 
+def json_object(line, where, error=ValueError):
+    """One JSONL line as a dict; raises `error` naming `where` (e.g. "file:line") for
+    invalid JSON or a value that is not an object."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as problem:
+        raise error(f"{where}: invalid JSON: {problem.msg} at column {problem.colno}") from None
+    if not isinstance(record, dict):
+        raise error(f"{where}: expected a JSON object, found {type(record).__name__}")
+    return record
+
+
 def _jsonl_records(lines, path):
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             yield number, None
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: invalid JSON: {error.msg} at column "
-                             f"{error.colno}") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}:{number}: expected a JSON object, found "
-                             f"{type(record).__name__}")
+        record = json_object(line, f"{path}:{number}")
         yield number, record
 
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from keras_mapping.data.readers import check_bad_bytes, text_lines
+from keras_mapping.data.readers import check_bad_bytes, json_object, text_lines
 from keras_mapping.data.tag_schemes import TagError, parse_tag, scheme_name, to_iob2
 
 CONLL_SUFFIXES = (".txt", ".conll")
@@ -197,15 +197,6 @@ def read_conll(path, tag_column=-1, scheme="iob2", repair=True, encoding="utf-8"
     return TaggedSentences(words, tags, tag_names_of(tags), str(path), lines)
 
 
-def _json_record(line, where):
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise TokenFileError(f"{where}: invalid JSON: {error.msg} at column "
-                             f"{error.colno}") from None
-    if not isinstance(record, dict):
-        raise TokenFileError(f"{where}: expected a JSON object, found {type(record).__name__}")
-    return record
 
 
 def _string_list(record, key, where):
@@ -262,7 +253,7 @@ def read_token_jsonl(path, scheme="iob2", repair=True, encoding="utf-8", on_bad_
         if not line.strip():
             continue
         where = f"{path}:{number}"
-        sentence_words, raw_tags = _jsonl_sentence(_json_record(line, where), where)
+        sentence_words, raw_tags = _jsonl_sentence(json_object(line, where, TokenFileError), where)
         if sentence_words:
             tags.append(to_iob2(raw_tags, scheme, repair, where))
             words.append(sentence_words)

@@ -4,7 +4,7 @@ and per-label logits for multi-label classification."""
 import keras
 
 from keras_mapping.layers import MaskedMeanPooling
-from keras_mapping.models.bert.task import BertTask
+from keras_mapping.models.bert.task import BertTask, output_layers
 
 POOLINGS = ("cls", "mean")
 
@@ -27,13 +27,7 @@ class BertPooledHead(BertTask):
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
         self.backbone = backbone
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            units,
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            dtype="float32",  # outputs in full precision under mixed policies
-            name="logits",
-        )
+        self.output_dropout, self.output_dense = output_layers(units, dropout)
         inputs = backbone.input
         outputs = backbone(inputs)
         if pooling == "mean":

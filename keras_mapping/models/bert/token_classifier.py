@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_mapping.models.bert.task import BertTask
+from keras_mapping.models.bert.task import BertTask, output_layers
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
@@ -37,13 +37,7 @@ class BertTokenClassifier(BertTask):
         self.backbone = backbone
         # Only the sequence output is read: the tanh pooler would get no gradient.
         backbone.pooler_dense.trainable = False
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            num_tags,
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            dtype="float32",  # outputs in full precision under mixed policies
-            name="logits",
-        )
+        self.output_dropout, self.output_dense = output_layers(num_tags, dropout)
         inputs = backbone.input
         sequence = backbone(inputs)["sequence_output"]
         logits = self.output_dense(self.output_dropout(sequence))
