@@ -1,0 +1,28 @@
+"""Named Vision Transformer architectures (Dosovitskiy et al. 2021; DeiT for the tiny and
+small widths), all with 16x16 patches."""
+
+ARCHITECTURES = {
+    "vit_tiny": dict(hidden_dim=192, num_layers=12, num_heads=3, intermediate_dim=768),
+    "vit_small": dict(hidden_dim=384, num_layers=12, num_heads=6, intermediate_dim=1536),
+    "vit_base": dict(hidden_dim=768, num_layers=12, num_heads=12, intermediate_dim=3072),
+}
+
+DEFAULTS = dict(image_size=224, patch_size=16, num_channels=3, dropout=0.0,
+                activation="gelu", layer_norm_epsilon=1e-12)
+
+
+def architecture(name, **overrides):
+    """Constructor arguments of `ViTBackbone` for a named architecture.
+
+    Args:
+        name: one of `ARCHITECTURES`.
+        **overrides: any constructor argument to change (e.g. `image_size`).
+
+    Example:
+    >>> architecture("vit_small", image_size=32)["hidden_dim"]
+    384
+    """
+    if name not in ARCHITECTURES:
+        raise ValueError(
+            f"Unknown architecture '{name}'. Known: {', '.join(sorted(ARCHITECTURES))}.")
+    return {**DEFAULTS, **ARCHITECTURES[name], **overrides}
