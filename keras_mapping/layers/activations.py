@@ -63,3 +63,19 @@ def gelu_exact_with_derivative(x):
         return ops.multiply(upstream, ops.cast(cdf + x * pdf, upstream.dtype))
 
     return ops.cast(x * cdf, dtype), grad
+
+
+def resolve_activation(activation):
+    """A callable for an activation name, our registered ones included
+    ("keras_mapping>gelu_approximate", which checkpoints call "gelu_new"): Keras'
+    `activations.get` knows only its own names; "gelu" is BERT's exact GELU.
+
+    Example:
+    >>> resolve_activation("keras_mapping>gelu_approximate") is gelu_approximate
+    True
+    """
+    if activation == "gelu":
+        return gelu_exact
+    if isinstance(activation, str):
+        activation = keras.saving.get_registered_object(activation) or activation
+    return keras.activations.get(activation)

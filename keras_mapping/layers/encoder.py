@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from keras_mapping.layers.activations import gelu_exact, gelu_exact_with_derivative
+from keras_mapping.layers.activations import (gelu_exact, gelu_exact_with_derivative,
+                                              resolve_activation)
 from keras_mapping.layers.attention import MultiHeadAttention
 from keras_mapping.layers.initializers import clone_initializer
 from keras_mapping.layers.peft import (LORA_ATTENTION_TARGETS, LORA_TARGETS, BottleneckAdapter,
@@ -87,8 +88,7 @@ class TransformerEncoder(keras.layers.Layer):
         self.dropout = dropout
         self.attention_dropout = dropout if attention_dropout is None else attention_dropout
         # "gelu" is the exact GELU; ours computes it about 3x faster than Keras' (see there).
-        self.activation = keras.activations.get(
-            gelu_exact if activation == "gelu" else activation)
+        self.activation = resolve_activation(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
         self.norm_first = norm_first
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

@@ -288,3 +288,14 @@ def test_simcse_scores_views_against_each_other():
     model.compile(optimizer=keras.optimizers.AdamW(1e-3))
     history = model.fit(inputs, np.arange(4), epochs=10, verbose=0).history["loss"]
     assert history[-1] < history[0]
+
+
+def test_checkpoints_with_the_tanh_gelu_build_and_round_trip(tmp_path):
+    """Configs with "gelu_new" map to our registered approximate GELU, which the encoder
+    blocks must resolve by name (Keras' own lookup knows only Keras' names)."""
+    backbone = tiny_backbone(activation="keras_mapping>gelu_approximate")
+    inputs = batch()
+    backbone.save(tmp_path / "backbone.keras")
+    reloaded = keras.saving.load_model(tmp_path / "backbone.keras")
+    np.testing.assert_allclose(reloaded.predict(inputs, verbose=0)["sequence_output"],
+                               backbone.predict(inputs, verbose=0)["sequence_output"], atol=1e-6)

@@ -9,14 +9,6 @@ from keras_mapping.models.image_backbone import ImageBackbone, image_input
 from keras_mapping.models.vit import config as vit_config
 
 
-def resolve_activation(activation):
-    """A callable for our registered activation names ("keras_mapping>gelu_approximate",
-    which ViT configs call "gelu_new"): `keras.activations.get` knows only Keras' own."""
-    if isinstance(activation, str):
-        return keras.saving.get_registered_object(activation) or activation
-    return activation
-
-
 @keras.saving.register_keras_serializable(package="keras_mapping")
 class ViTBackbone(ImageBackbone):
     """ViT: patch embeddings, a class token and learned positions, pre-norm Transformer
@@ -78,7 +70,7 @@ class ViTBackbone(ImageBackbone):
         self.encoder_layers = [
             TransformerEncoder(
                 intermediate_dim=intermediate_dim, num_heads=num_heads, dropout=dropout,
-                activation=resolve_activation(activation),
+                activation=activation,
                 layer_norm_epsilon=layer_norm_epsilon, norm_first=True,
                 kernel_initializer=bert_kernel_initializer(), dtype=dtype,
                 name=f"encoder_layer_{index}", **peft)
