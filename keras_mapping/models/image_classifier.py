@@ -4,7 +4,7 @@ import keras
 
 from keras_mapping.checkpoints import vision_layout
 from keras_mapping.models.resnet import ResNetBackbone
-from keras_mapping.models.task import Task
+from keras_mapping.models.task import Task, output_layers
 from keras_mapping.models.vit import ViTBackbone
 
 # The backbone class of each checkpoint family (`config.json`'s model_type).
@@ -41,11 +41,7 @@ class ImageClassifier(Task):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
         self.backbone = backbone
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            dtype="float32",  # logits in full precision under mixed policies
-            name="logits")
+        self.output_dropout, self.output_dense = output_layers(num_classes, dropout)
         inputs = backbone.input
         pooled = backbone(inputs)["pooled_output"]
         logits = self.output_dense(self.output_dropout(pooled))

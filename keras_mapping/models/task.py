@@ -12,6 +12,14 @@ def token_cross_entropy():
                                                       reduction="mean_with_sample_weight")
 
 
+def output_layers(units, dropout):
+    """The dropout and float32 dense layer every BERT head ends with (BERT's initializer);
+    full-precision outputs keep losses and softmax exact under mixed policies."""
+    return (keras.layers.Dropout(dropout, name="output_dropout"),
+            keras.layers.Dense(units, dtype="float32", name="logits",
+                               kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02)))
+
+
 def sparse_logits_loss():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

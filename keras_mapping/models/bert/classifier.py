@@ -4,7 +4,8 @@ and per-label logits for multi-label classification."""
 import keras
 
 from keras_mapping.layers import MaskedMeanPooling
-from keras_mapping.models.bert.task import BertTask, output_layers
+from keras_mapping.models.bert.task import BertTask
+from keras_mapping.models.task import output_layers
 
 POOLINGS = ("cls", "mean")
 

@@ -1,7 +1,5 @@
 """Common ground of the models that put a head on a `BertBackbone`."""
 
-import keras
-
 from keras_mapping.models.bert.backbone import BertBackbone
 from keras_mapping.models.task import Task
 
@@ -19,15 +17,3 @@ class BertTask(Task):
             **kwargs: the task's own arguments, e.g. `num_classes` for a classifier.
         """
         return cls(BertBackbone.from_preset(preset, load_weights=load_weights), **kwargs)
-
-
-def output_layers(units, dropout):
-    """The dropout and float32 dense layer every BERT head ends with (BERT's initializer);
-    full-precision outputs keep losses and softmax exact under mixed policies."""
-    return (keras.layers.Dropout(dropout, name="output_dropout"),
-            keras.layers.Dense(units, dtype="float32", name="logits",
-                               kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02)))
-
-
-def sparse_logits_loss():
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)

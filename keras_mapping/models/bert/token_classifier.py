@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_mapping.models.bert.task import BertTask, output_layers
+from keras_mapping.models.bert.task import BertTask
+from keras_mapping.models.task import output_layers
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
