@@ -68,7 +68,7 @@ def _length_key(boundaries):
     return key
 
 
-def _pad_to_bucket(boundaries):
+def pad_to_bucket(boundaries):
     """Pads a packed batch to the smallest boundary that holds it, so that only
     `len(boundaries)` shapes ever reach the model (one compiled graph each)."""
     boundaries = tf.constant(boundaries, tf.int32)
@@ -155,7 +155,7 @@ def text_dataset(
         # it from warning that a finite evaluation set "ran out of data".
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(
             math.ceil(len(examples) / batch_size)))
-    return dataset.with_options(_options(deterministic)).prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(pipeline_options(deterministic)).prefetch(tf.data.AUTOTUNE)
 
 
 def _batched(dataset, batch_size, boundaries, group_by_length):
@@ -172,7 +172,7 @@ def _packer(tokenizer, max_length, boundaries):
     """`pack(segments, targets)`: a batch of ids to padded BERT inputs."""
     packer = BertPacker(tokenizer.cls_token_id, tokenizer.sep_token_id,
                         tokenizer.pad_token_id, max_length=max_length, pad_to_longest=True)
-    pad = _pad_to_bucket(boundaries) if boundaries else (lambda inputs: inputs)
+    pad = pad_to_bucket(boundaries) if boundaries else (lambda inputs: inputs)
 
     def pack(segments, targets):
         return pad(packer(tuple(segments) if len(segments) > 1 else segments[0])), targets
@@ -180,7 +180,7 @@ def _packer(tokenizer, max_length, boundaries):
     return pack
 
 
-def _options(deterministic):
+def pipeline_options(deterministic=None):
     options = tf.data.Options()
     # tf.data's autotuner wakes at 0.01 s, 0.03 s, ... 2.55 s, 5.11 s, 10.23 s after an
     # iterator starts, and Keras' `fit` returns only after its next wake-up: a 1.8 s fit took

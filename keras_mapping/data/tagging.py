@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from keras_mapping.data.pipelines import pad_to_bucket, pipeline_options
 from keras_mapping.data.windows import window_owners, window_spans
 
 IGNORED = -1  # target of a piece that is not scored
@@ -129,7 +130,7 @@ def window_sentences(pieces, scored_starts, targets, max_length, stride, cls_id,
 
 
 def tagging_dataset(windows, batch_size, shuffle=False, seed=None, repeat=False,
-                    group_by_length=False, pad_to=None):
+                    group_by_length=False, boundaries=None, deterministic=None):
     """Batches of `({"token_ids", "segment_ids", "padding_mask"}, targets, weights)`: the
     targets of unscored positions are 0 with weight 0.
 
@@ -137,8 +138,11 @@ def tagging_dataset(windows, batch_size, shuffle=False, seed=None, repeat=False,
         windows: `Windows`.
         batch_size: windows per batch.
         shuffle, seed, repeat: for training.
-        group_by_length: fill each batch with windows of one length (training).
-        pad_to: pad every batch to this length (static shapes), else to its longest window.
+        group_by_length: fill each batch with windows of one length, or of one bucket with
+            `boundaries` (training).
+        boundaries: sorted lengths to pad batches to (the smallest that holds the batch),
+            for XLA's few shapes; None pads each batch to its longest window.
+        deterministic: force a deterministic element order (None keeps tf.data's default).
     """
     lengths = [len(ids) for ids in windows.token_ids]
     ragged = {"token_ids": tf.ragged.constant(windows.token_ids, tf.int32, ragged_rank=1),
@@ -150,27 +154,46 @@ def tagging_dataset(windows, batch_size, shuffle=False, seed=None, repeat=False,
         dataset = dataset.repeat()
     if group_by_length:
         dataset = dataset.group_by_window(
-            key_func=lambda x: tf.cast(tf.shape(x["token_ids"])[0], tf.int64),
+            key_func=_length_key(boundaries),
             reduce_func=lambda key, window: window.ragged_batch(batch_size),
             window_size=batch_size)
     else:
         dataset = dataset.ragged_batch(batch_size)
-    dataset = dataset.map(_padded(pad_to), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(_padded(boundaries), num_parallel_calls=tf.data.AUTOTUNE)
     if not repeat and not group_by_length:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(
             math.ceil(len(lengths) / batch_size)))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(pipeline_options(deterministic)).prefetch(tf.data.AUTOTUNE)
 
 
-def _padded(pad_to):
+def _length_key(boundaries):
+    """Groups windows by exact length, or by the bucket that holds them."""
+    edges = None if boundaries is None else tf.constant(boundaries[:-1], tf.int32)
+
+    def key(window):
+        length = tf.shape(window["token_ids"], tf.int32)[0]
+        if edges is None:
+            return tf.cast(length, tf.int64)
+        return tf.cast(tf.reduce_sum(tf.cast(edges < length, tf.int32)), tf.int64)
+
+    return key
+
+
+def _padded(boundaries):
+    """Pads a ragged batch to its longest window (or bucket); unscored targets become 0
+    with weight 0."""
+    to_bucket = pad_to_bucket(boundaries) if boundaries else (lambda inputs: inputs)
+
     def pad(batch):
-        shape = None if pad_to is None else [None, pad_to]
         ids = batch["token_ids"]
-        token_ids = ids.to_tensor(0, shape=shape)
-        mask = tf.ones_like(ids, tf.bool).to_tensor(False, shape=shape)
-        targets = batch["targets"].to_tensor(IGNORED, shape=shape)
-        features = {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids),
-                    "padding_mask": mask}
-        return features, tf.maximum(targets, 0), tf.cast(targets >= 0, tf.float32)
+        targets = batch["targets"].to_tensor(IGNORED)
+        padded = to_bucket({"token_ids": ids.to_tensor(0),
+                            "padding_mask": tf.ones_like(ids, tf.bool).to_tensor(False),
+                            "weights": tf.cast(targets >= 0, tf.float32),
+                            "targets": tf.maximum(targets, 0)})
+        features = {"token_ids": padded["token_ids"],
+                    "segment_ids": tf.zeros_like(padded["token_ids"]),
+                    "padding_mask": padded["padding_mask"]}
+        return features, padded["targets"], padded["weights"]
 
     return pad

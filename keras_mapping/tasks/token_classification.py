@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_mapping.data.pipelines import length_buckets
 from keras_mapping.data.tagging import (Windows, continuation_ids, piece_targets,
                                         tagging_dataset, window_sentences)
 from keras_mapping.data.token_files import read_token_file
@@ -52,6 +53,7 @@ class TokenClassificationTask:
     name = "token-classification"
     monitor = "f1"
     output_activation = "softmax"
+    modality = "text"
     pairs = False
     # Sentences of up to ~120 words fit one window (CoNLL-2003's longest is 124 words).
     default_max_length = 128
@@ -107,11 +109,15 @@ class TokenClassificationTask:
         return Windows(word_counts=counts, **out)
 
     def dataset(self, examples, tokenizer, max_length, batch_size, shuffle=False, seed=None,
-                group_by_length=False, repeat=False, buckets=None, **unused):
+                group_by_length=False, repeat=False, buckets=None, deterministic=None,
+                cache=True):
+        """Batches of windows (options as `keras_mapping.data.text_dataset`'s; windows are
+        always held in memory, so `cache` changes nothing)."""
         windows = self.windows(examples, tokenizer, max_length)
         return tagging_dataset(windows, batch_size, shuffle=shuffle, seed=seed, repeat=repeat,
                                group_by_length=group_by_length,
-                               pad_to=None if buckets is None else max_length)
+                               boundaries=length_buckets(max_length, buckets),
+                               deterministic=deterministic)
 
     def truncated(self, examples, tokenizer, max_length):
         """Always 0: long sentences are windowed, not cut."""

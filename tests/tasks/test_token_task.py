@@ -51,6 +51,7 @@ def ner_data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ner")
     write_conll(folder / "train.txt", 48, 0)
     write_conll(folder / "validation.txt", 12, 1, filler=6)  # longer than --max-length 12
+    write_conll(folder / "test.txt", 8, 2)
     return folder
 
 
@@ -110,7 +111,7 @@ def test_raw_texts_get_every_word_scored_once(tokenizer):
     assert all(value is not None for words in per_word for value in words)
 
 
-TEXTS = ["Ada Lovelace visited  Zürich today.", "Zoë Ångström visited Saint-Étienne 🙂",
+TEXTS = ["Ada Lovelace visited  Zürich today.", "Zoë Ångström visited Saint-Étienne 🙂 東京",
          "so " * 12 + "Jean-Luc Picard visited New York ."]
 
 FRESH_PROCESS = textwrap.dedent("""
@@ -137,6 +138,9 @@ def test_token_classification_end_to_end(ner_data, tiny_preset, tmp_path, capsys
     assert stored["task"] == "token-classification" and stored["tag_names"] == TAGS
     evaluated = cli_json(capsys, "evaluate", "--model", model, "--dataset", ner_data)[-1]
     assert evaluated["f1"] == pytest.approx(trained["f1"])
+    tested = cli_json(capsys, "evaluate", "--model", model, "--dataset", ner_data,
+                      "--split", "test")[-1]
+    assert tested["sentences"] == 8 and tested["split"] == "test"
     assert {"precision", "recall", "token_accuracy", "per_type"} <= set(evaluated)
     predicted = cli_json(capsys, "predict", "--model", model, *TEXTS)
     assert [row["text"] for row in predicted] == TEXTS
@@ -176,3 +180,17 @@ def test_bad_token_files_stop_before_anything_is_written(ner_data, tiny_preset, 
                  str(out), *TINY]) == 2
     assert "B-DATE" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_static_shapes_pad_batches_to_buckets_with_zero_weights(tokenizer):
+    rng = np.random.default_rng(5)
+    words, tags = zip(*(sentence(rng, filler) for filler in (0, 2, 20)))
+    examples = TaggedSentences(list(words), list(tags), TAGS, "lists", [1, 2, 3])
+    task = TokenClassificationTask(TAGS)
+    batches = list(task.dataset(examples, tokenizer, 64, batch_size=1, buckets="auto"))
+    lengths = [int(features["token_ids"].shape[1]) for features, _, _ in batches]
+    assert set(lengths) <= {16, 24, 32, 48, 64} and len(lengths) == 3
+    for (features, targets, weights), ids in zip(batches, task.windows(examples, tokenizer,
+                                                                          64).token_ids):
+        assert int(features["padding_mask"].numpy().sum()) == len(ids)
+        assert float(weights.numpy()[0, len(ids):].sum()) == 0.0
