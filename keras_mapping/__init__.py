@@ -9,5 +9,6 @@ Importing the package registers every layer, model and tokenizer with Keras, so
 """
 
 from keras_mapping import models, tokenizers  # noqa: F401  (registers serializables)
+from keras_mapping.data import images  # noqa: F401  (registers ImagePreprocessor)
 
 __version__ = "0.1.0"

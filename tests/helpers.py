@@ -87,3 +87,31 @@ def cli_json(capsys, *arguments):
     assert main([str(argument) for argument in arguments]) == 0, capsys.readouterr().err
     lines = capsys.readouterr().out.strip().splitlines()
     return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+IMAGE_COLORS = {"blue": (0, 0, 255), "green": (0, 255, 0), "red": (255, 0, 0)}
+
+
+def write_image(path, color, rng, size=16):
+    """A noisy image of one colour, encoded by its suffix (.png, else JPEG)."""
+    import tensorflow as tf
+
+    noise = rng.integers(0, 60, (size, size, 3))
+    pixels = np.clip(np.asarray(color) * 0.75 + noise, 0, 255).astype("uint8")
+    encoded = (tf.io.encode_png(pixels) if path.suffix == ".png"
+               else tf.io.encode_jpeg(pixels, quality=95))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encoded.numpy())
+    return path
+
+
+def write_image_folder(root, counts=(("train", 6), ("validation", 3)), size=16, seed=0):
+    """`root/<split>/<colour>/<i>.png|jpg`: `count` images per colour class (PNG and JPEG
+    alternating) whose class is their colour. Returns `root`."""
+    rng = np.random.default_rng(seed)
+    for split, count in counts:
+        for name, color in IMAGE_COLORS.items():
+            for index in range(count):
+                suffix = ".png" if index % 2 else ".jpg"
+                write_image(root / split / name / f"{index}{suffix}", color, rng, size)
+    return root

@@ -18,6 +18,7 @@ from keras import ops
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
+from keras_mapping.checkpoints import vision_layout
 from keras_mapping.checkpoints.bert_layout import weight_map
 from keras_mapping.checkpoints.model_dir import write_atomically
 
@@ -26,10 +27,15 @@ METADATA_KEY = "keras_mapping_task"
 
 
 def base_fingerprint(backbone):
-    """A short SHA-256 of the backbone's pretrained weights (the tensors of its BERT
-    layout, pieces added for fine-tuning excluded): equal fingerprints mean equal bases."""
+    """A short SHA-256 of the backbone's pretrained weights (the tensors of its checkpoint
+    layout: BERT's, or ViT's or ResNet's for image backbones; pieces added for fine-tuning
+    excluded): equal fingerprints mean equal bases."""
+    family = getattr(backbone, "checkpoint_family", None)
+    mapping = (vision_layout.FAMILIES[family].weight_map(backbone)
+               if family in vision_layout.FAMILIES else weight_map(backbone))
     digest = hashlib.sha256()
-    for name, (variable_getter, _, _) in sorted(weight_map(backbone).items()):
+    for name, entry in sorted(mapping.items()):
+        variable_getter = entry[0]
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(
             ops.convert_to_numpy(variable_getter()), dtype="<f4").tobytes())

@@ -88,6 +88,54 @@ def read_labels(directory):
     return [id2label[key] for key in sorted(id2label, key=int)]
 
 
+PREPROCESSOR_FILE = "preprocessor_config.json"
+# The normalisation each family's reference checkpoints were trained with, for directories
+# without a preprocessor_config.json: ViT's maps [0, 1] to [-1, 1], ResNet's is ImageNet's.
+FAMILY_NORMALIZATION = {"vit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+                        "resnet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
+
+
+def _preprocessor_size(size):
+    """`(height, width)` of a preprocessor config's `size` or `crop_size`, when it names
+    one (an int, `{"height", "width"}` or `{"shortest_edge"}`)."""
+    if isinstance(size, int):
+        return (size, size)
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return (int(size[0]), int(size[1]))
+    if isinstance(size, dict) and "height" in size and "width" in size:
+        return (int(size["height"]), int(size["width"]))
+    if isinstance(size, dict) and "shortest_edge" in size:
+        return (int(size["shortest_edge"]),) * 2
+    return None
+
+
+def read_preprocessing(directory):
+    """What images fed to the model of `directory` need: `{"mean", "std"}` per channel of
+    [0, 1] pixels, and `"image_size"` `(height, width)` when the directory fixes one (ViT's
+    `config.json`, or a `preprocessor_config.json`). The normalisation comes from
+    `preprocessor_config.json` when present, else from the family's (`FAMILY_NORMALIZATION`).
+    """
+    directory = Path(directory)
+    config = read_config_json(directory)
+    mean, std = FAMILY_NORMALIZATION[config["model_type"]]
+    found = {"mean": list(mean), "std": list(std)}
+    path = directory / PREPROCESSOR_FILE
+    try:
+        processor = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: line {error.lineno}: not valid JSON ({error.msg}).") from error
+    if processor.get("do_normalize", True) and "image_mean" in processor:
+        found.update(mean=list(processor["image_mean"]), std=list(processor["image_std"]))
+    elif not processor.get("do_normalize", True):
+        found.update(mean=[0.0] * 3, std=[1.0] * 3)
+    size = _preprocessor_size(processor.get("crop_size") or processor.get("size"))
+    if config["model_type"] == "vit":  # its position table fixes the size
+        size = _preprocessor_size(config.get("image_size", 224))
+    if size is not None:
+        found["image_size"] = size
+    return found
+
+
 def read_tensors(path, family):
     """All tensors of a safetensors file as NumPy arrays, the classifier's encoder prefix
     ("vit.", "resnet.") stripped so that base-model and classifier files read alike."""

@@ -109,7 +109,8 @@ def _evaluate(arguments):
 
     metrics = evaluate(arguments.model, arguments.dataset, arguments.split,
                        data_dir=arguments.data_dir, max_examples=arguments.max_examples,
-                       on_bad_bytes=arguments.on_bad_bytes, strategy=arguments.strategy)
+                       on_bad_bytes=arguments.on_bad_bytes, strategy=arguments.strategy,
+                       skip_bad_images=arguments.skip_bad_images)
     print(json.dumps(metrics))
 
 
@@ -175,32 +176,38 @@ def _add_model_verbs(verbs):
                          "examples_per_second as the last line.")
     evaluate.add_argument("--model", required=True, help="Model directory from finetune.")
     evaluate.add_argument("--dataset", default="sst2",
-                          help="sst2, conll2003, a folder with split files, or a TFDS name.")
+                          help="sst2, conll2003, a folder with split files (or image "
+                               "folders), or a TFDS name.")
     evaluate.add_argument("--split", default="validation", help="Split to evaluate.")
     evaluate.add_argument("--data-dir", default=None,
                           help="Overrides $KERAS_MAPPING_DATA_DIR.")
     evaluate.add_argument("--max-examples", type=int, default=None,
                           help="Evaluate only the first N examples.")
+    evaluate.add_argument("--skip-bad-images", action="store_true",
+                          help="Image folders: leave unreadable images out (counted in "
+                               "skipped_images) instead of stopping with their names.")
     _add_inference_flags(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     predict = verbs.add_parser(
-        "predict", help="Apply a model to texts or text pairs; prints one JSON line per "
-                        "example with the task's prediction (label and probabilities; score; "
-                        "labels above their thresholds).")
+        "predict", help="Apply a model to texts, text pairs or image files; prints one JSON "
+                        "line per example with the task's prediction (label and "
+                        "probabilities; score; labels above their thresholds).")
     predict.add_argument("--model", required=True, help="Model directory from finetune.")
     predict.add_argument("--input", default=None,
                          help="A UTF-8 file with one text per line, or two tab-separated "
                               "texts per line for pair models (streamed).")
     predict.add_argument("--pair", nargs=2, action="append", metavar=("TEXT", "TEXT_PAIR"),
                          help="A text pair, for models trained on pairs (repeatable).")
-    predict.add_argument("texts", nargs="*", help="Texts to predict.")
+    predict.add_argument("texts", nargs="*",
+                         help="Texts to predict (image files, for image models).")
     _add_inference_flags(predict)
     predict.set_defaults(run=_predict)
 
     export = verbs.add_parser(
-        "export", help="Export a model directory as one artifact that takes raw text: a TF "
-                       "Serving SavedModel (DIR2/1/), a .keras archive or a TFLite file.")
+        "export", help="Export a model directory as one artifact that takes raw text (or "
+                       "encoded images): a TF Serving SavedModel (DIR2/1/), a .keras archive "
+                       "or a TFLite file (images: float pixels in).")
     export.add_argument("--model", required=True, help="Model directory from finetune.")
     export.add_argument("--out", required=True, help="Export directory (must not exist).")
     export.add_argument("--format", default="savedmodel", help="savedmodel, keras or tflite "
@@ -236,8 +243,9 @@ def build_parser():
 
     finetune = verbs.add_parser(
         "finetune", help="Fine-tune a preset for a text task (classification of texts or "
-                         "text pairs, regression, multi-label); writes a model directory "
-                         "and prints its validation metrics as JSON.")
+                         "text pairs, regression, multi-label, token classification) or an "
+                         "image task (image folders); writes a model directory and prints "
+                         "its validation metrics as JSON.")
     _add_config_flags(finetune, FinetuneConfig)
     finetune.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                           help="Keras progress output: 0 none, 1 bar, 2 a line per round.")

@@ -1,6 +1,6 @@
-"""Fine-tuned models of every task as artifacts that take raw text (or text pairs): a TF
-Serving SavedModel, a `.keras` archive and a TFLite file (see each module), written so that
-a directory that looks complete is complete."""
+"""Fine-tuned models of every task as artifacts that take raw text (or text pairs, or
+encoded images for image models): a TF Serving SavedModel, a `.keras` archive and a TFLite
+file (see each module), written so that a directory that looks complete is complete."""
 
 import os
 import shutil
@@ -19,6 +19,9 @@ def export_model(model_dir, out, format="savedmodel", overwrite=False):
     Layouts: "savedmodel" writes `out/1/` (TF Serving's versioned layout; signatures
     `serving_default` on text and `serve_tokens` on token ids); "keras" writes
     `out/model.keras` (text in, probabilities out); "tflite" writes `out/model.tflite`.
+    Image models: the SavedModel's `serving_default` takes encoded image bytes (and
+    `serve_pixels` float pixels), the `.keras` model image bytes, the TFLite file float
+    pixels in [0, 1] at the model's image size (TFLite cannot decode images).
     Each also gets the task (`out/task.json`: its columns, labels, thresholds) and, for
     tasks with labels, `out/labels.json`. Files are written into a
     temporary sibling folder that is renamed to `out` at the end.

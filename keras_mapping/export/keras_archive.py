@@ -1,8 +1,10 @@
-"""A fine-tuned model as one `.keras` archive that takes raw text (or text pairs)."""
+"""A fine-tuned model as one `.keras` archive that takes raw text (or text pairs), or
+encoded images for image models."""
 
 import keras
 
 from keras_mapping.checkpoints.model_dir import write_atomically
+from keras_mapping.data.images import ImagePreprocessor
 from keras_mapping.tokenizers import BertTextPreprocessor
 
 
@@ -29,7 +31,22 @@ def text_task_model(bundle):
     return keras.Model(inputs if bundle.task.pairs else text, outputs, name="text_task")
 
 
+def image_task_model(bundle):
+    """A functional model from a `tf.string` batch of encoded images (`image_bytes`: JPEG or
+    PNG, any size) to class probabilities; the stored decoding, resizing and normalisation
+    run inside (`ImagePreprocessor`)."""
+    image_bytes = keras.Input(shape=(), dtype="string", name="image_bytes")
+    task = bundle.task
+    images = ImagePreprocessor(task.image_size, task.mean, task.std,
+                               name="preprocessor")(image_bytes)
+    outputs = keras.layers.Activation(task.output_activation, dtype="float32",
+                                      name="outputs")(bundle.model(images))
+    return keras.Model(image_bytes, outputs, name="image_task")
+
+
 def write_keras(bundle, path):
-    """Saves `text_task_model(bundle)` to `path` (written atomically). Reload with
-    `keras.saving.load_model(path)` after `import keras_mapping`."""
-    write_atomically(path, text_task_model(bundle).save)
+    """Saves `text_task_model(bundle)` (`image_task_model` for image models) to `path`
+    (written atomically). Reload with `keras.saving.load_model(path)` after
+    `import keras_mapping`."""
+    build = image_task_model if bundle.task.modality == "image" else text_task_model
+    write_atomically(path, build(bundle).save)

@@ -15,11 +15,17 @@ Signatures:
   model are windowed as `predict` does); `keras_mapping.tasks.entities.served_entities`
   groups them into entities;
 - `serve_tokens`: the same outputs from `token_ids`, `segment_ids` (`int32 [None, None]`)
-  and `padding_mask` (`bool [None, None]`), for clients that tokenize themselves.
+  and `padding_mask` (`bool [None, None]`), for clients that tokenize themselves;
+- image classification: `serving_default` takes `image_bytes` (`tf.string [None]`, encoded
+  JPEG or PNG images of any size; decoded, resized and normalised inside as in training)
+  and returns `probabilities`, `label_id` and `label`; `serve_pixels` the same from
+  `images` (`float32 [None, height, width, 3]`, RGB in [0, 1] at the model's size).
+  Only `tensorflow` is needed to load it.
 """
 
 import tensorflow as tf
 
+from keras_mapping.data.images import images_from_bytes, normalize
 from keras_mapping.export.tagging_graph import tag_pieces
 from keras_mapping.tokenizers import BertTextPreprocessor
 
@@ -45,10 +51,7 @@ class TaskServer(tf.Module):
         self.label_names = None if names is None else tf.constant(names)
 
     def outputs(self, inputs):
-        outputs = dict(self.task.serving_outputs(self.model(inputs, training=False)))
-        if self.label_names is not None and "label_id" in outputs:
-            outputs["label"] = tf.gather(self.label_names, outputs["label_id"])
-        return outputs
+        return served_outputs(self.model, self.task, self.label_names, inputs)
 
     @tf.function(input_signature=[TEXT_SPEC])
     def serve_text(self, text):
@@ -65,6 +68,37 @@ class TaskServer(tf.Module):
     }])
     def serve_tokens(self, inputs):
         return self.outputs(inputs)
+
+
+def served_outputs(model, task, label_names, inputs):
+    """The task's serving outputs of `model(inputs)`, with `label` (the name of `label_id`)
+    for tasks with label names."""
+    outputs = dict(task.serving_outputs(model(inputs, training=False)))
+    if label_names is not None and "label_id" in outputs:
+        outputs["label"] = tf.gather(label_names, outputs["label_id"])
+    return outputs
+
+
+class ImageServer(tf.Module):
+    """The serving functions of an image model bundle: encoded images (or pixels) in."""
+
+    def __init__(self, bundle):
+        super().__init__(name="image_server")
+        self.model = bundle.model
+        self.task = bundle.task
+        self.label_names = tf.constant(bundle.task.label_names)
+        # Signatures made here: the pixels' shape is this model's image size.
+        self.serve_bytes = tf.function(self._serve_bytes, input_signature=[
+            tf.TensorSpec([None], tf.string, name="image_bytes")])
+        self.serve_pixels = tf.function(self._serve_pixels, input_signature=[
+            tf.TensorSpec([None, *bundle.task.image_size, 3], tf.float32, name="images")])
+
+    def _serve_bytes(self, image_bytes):
+        return self._serve_pixels(images_from_bytes(image_bytes, self.task.image_size))
+
+    def _serve_pixels(self, images):
+        images = normalize(images, self.task.mean, self.task.std)
+        return served_outputs(self.model, self.task, self.label_names, images)
 
 
 class TaggingServer(tf.Module):
@@ -88,6 +122,12 @@ class TaggingServer(tf.Module):
 def write_saved_model(bundle, directory):
     """Writes the SavedModel of `bundle` to `directory` (its signatures in the module
     docstring)."""
+    if bundle.task.modality == "image":
+        server = ImageServer(bundle)
+        tf.saved_model.save(server, str(directory), signatures={
+            "serving_default": server.serve_bytes.get_concrete_function(),
+            "serve_pixels": server.serve_pixels.get_concrete_function()})
+        return
     if bundle.task.name == "token-classification":
         server = TaggingServer(bundle)
         tf.saved_model.save(server, str(directory), signatures={

@@ -16,6 +16,10 @@ validation set agrees on every label, see BENCHMARKS.md).
 Inputs: `text` (`tf.string [None]`), and `text_pair` for pair models. Outputs, by name: the
 task's numeric serving outputs (`probabilities` and `label_id` for classification, `score`
 for regression, `probabilities` and `predicted` for multi-label).
+
+Image models take `images` (`float32 [None, height, width, 3]`: RGB pixels in [0, 1], already
+decoded and resized to the model's size, as `keras_mapping.data.images.decode_and_resize`
+does) and normalise them inside: TFLite has no builtin kernel that decodes JPEG or PNG.
 """
 
 import numpy as np
@@ -24,6 +28,7 @@ import tensorflow_text as tf_text
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from keras_mapping.checkpoints.model_dir import write_atomically
+from keras_mapping.data.images import normalize
 from keras_mapping.export.dense_packing import pack_dense
 
 
@@ -90,16 +95,41 @@ class TFLiteTaskModel(tf.Module):
         return self._outputs((text, text_pair))
 
 
+class TFLiteImageModel(tf.Module):
+    """The pixels-to-outputs function of an image model bundle: normalisation, the network
+    and the task's numeric outputs."""
+
+    def __init__(self, bundle):
+        super().__init__(name="tflite_image_model")
+        self.model = bundle.model
+        self.task = bundle.task
+        self.serve_pixels = tf.function(self._serve_pixels, autograph=False, input_signature=[
+            tf.TensorSpec([None, *bundle.task.image_size, 3], tf.float32, name="images")])
+
+    def _serve_pixels(self, images):
+        images = normalize(images, self.task.mean, self.task.std)
+        return dict(self.task.serving_outputs(self.model(images, training=False)))
+
+
+def _serving_module(bundle):
+    """`(module, its serving function)`: the caller keeps the module alive while tracing,
+    since a tf.function method holds its instance only weakly."""
+    if bundle.task.modality == "image":
+        module = TFLiteImageModel(bundle)
+        return module, module.serve_pixels
+    module = TFLiteTaskModel(bundle)
+    return module, module.serve_pair if bundle.task.pairs else module.serve_text
+
+
 def write_tflite(bundle, path):
     """Converts `bundle` to a `.tflite` file at `path` (written atomically), with one
-    signature, "serving_default", named inputs (`text`, and `text_pair` for pair models)
-    and the task's numeric outputs by name.
+    signature, "serving_default", named inputs (`text`, and `text_pair` for pair models;
+    `images` for image models) and the task's numeric outputs by name.
 
     Raises:
         ValueError: the tokenizer's normalization has no TFLite equivalent.
     """
-    module = TFLiteTaskModel(bundle)
-    serve = module.serve_pair if bundle.task.pairs else module.serve_text
+    module, serve = _serving_module(bundle)  # noqa: F841  (kept alive while tracing)
     concrete = serve.get_concrete_function()
     # Frozen here: left to the converter, the same graph computed NaNs in the interpreter.
     frozen = convert_variables_to_constants_v2(concrete)
@@ -108,8 +138,8 @@ def write_tflite(bundle, path):
     names = sorted(concrete.structured_outputs)
 
     @tf.function(input_signature=serve.input_signature, autograph=False)
-    def named(*texts):
-        return dict(zip(names, frozen(*texts)))
+    def named(*inputs):
+        return dict(zip(names, frozen(*inputs)))
 
     holder = tf.Module()  # with a trackable object the converter writes a signature
     holder.serve = named

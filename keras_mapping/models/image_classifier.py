@@ -1,14 +1,19 @@
 """An image classifier: class logits from any image backbone's pooled output."""
 
+from pathlib import Path
+
 import keras
 
 from keras_mapping.checkpoints import vision_layout
-from keras_mapping.models.resnet import ResNetBackbone
+from keras_mapping.models.resnet import RESNET_ARCHITECTURES, ResNetBackbone
 from keras_mapping.models.task import Task, output_layers
-from keras_mapping.models.vit import ViTBackbone
+from keras_mapping.models.vit import VIT_ARCHITECTURES, ViTBackbone
 
 # The backbone class of each checkpoint family (`config.json`'s model_type).
 BACKBONES = {"vit": ViTBackbone, "resnet": ResNetBackbone}
+# The backbone class of each named architecture (random weights).
+IMAGE_ARCHITECTURES = {**{name: ViTBackbone for name in VIT_ARCHITECTURES},
+                       **{name: ResNetBackbone for name in RESNET_ARCHITECTURES}}
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
@@ -92,3 +97,80 @@ class ImageClassifier(Task):
         """
         return vision_layout.save(directory, self.backbone.checkpoint_family, self.backbone,
                                   head=self.output_dense, labels=labels, overwrite=overwrite)
+
+
+def _image_preset_error(preset):
+    return ValueError(
+        f"--preset {preset!r} is neither an image architecture "
+        f"({', '.join(sorted(IMAGE_ARCHITECTURES))}: random weights) nor a directory "
+        f"holding an image model in the Hugging Face layout ({vision_layout.CONFIG_FILE} with "
+        f"model_type 'vit' or 'resnet', and {vision_layout.WEIGHTS_FILE}).")
+
+
+def _image_directory(preset):
+    directory = Path(str(preset)).expanduser()
+    if not (directory / vision_layout.CONFIG_FILE).is_file():
+        raise _image_preset_error(preset)
+    return directory
+
+
+def image_preprocessing(preset):
+    """What images fed to `image_backbone(preset)` need, as far as the preset says:
+    `{"mean", "std"}` and, when it fixes one, `"image_size"` (see
+    `vision_layout.read_preprocessing`); `{}` for architecture names, which take any size.
+
+    Example:
+    >>> image_preprocessing("resnet20")
+    {}
+    """
+    if preset in IMAGE_ARCHITECTURES:
+        return {}
+    return vision_layout.read_preprocessing(_image_directory(preset))
+
+
+def check_image_size(preset, image_size):
+    """Raises ValueError when `preset` is a ViT directory whose position table fixes another
+    image size than `(height, width)` `image_size` (architectures take any size)."""
+    if preset in IMAGE_ARCHITECTURES:
+        return
+    directory = _image_directory(preset)
+    family, _ = vision_layout.read_config(directory)
+    fixed = vision_layout.read_preprocessing(directory).get("image_size")
+    if family == "vit" and tuple(fixed) != tuple(image_size):
+        raise ValueError(f"{directory}: this ViT takes {fixed[0]}x{fixed[1]} images (its "
+                         f"position table), not {image_size[0]}x{image_size[1]}; leave "
+                         "--image-size unset.")
+
+
+def image_backbone(preset, image_size, load_weights=True, dropout=None, peft=None):
+    """The backbone of an image task: a named architecture with random weights, or a
+    Hugging Face-layout directory's (pretrained unless `load_weights` is False).
+
+    Args:
+        preset: a key of `IMAGE_ARCHITECTURES` ("resnet20", "vit_tiny", ...) or a directory.
+        image_size: `(height, width)` of the images; a ViT directory must take that size
+            (`check_image_size`).
+        load_weights: load a directory's weights.
+        dropout: the ViT's dropout rate (None: the preset's); ResNets have none.
+        peft: parameter-efficient pieces for ViT blocks (`peft_options`).
+
+    Example:
+    >>> backbone = image_backbone("resnet20", (16, 16))
+    >>> type(backbone).__name__, backbone.image_size
+    ('ResNetBackbone', (16, 16))
+    """
+    image_size = tuple(image_size)
+    check_image_size(preset, image_size)
+    directory = None if preset in IMAGE_ARCHITECTURES else _image_directory(preset)
+    cls = (IMAGE_ARCHITECTURES[preset] if directory is None
+           else BACKBONES[vision_layout.read_config(directory)[0]])
+    # A ViT directory's size is its own (checked above); the other backbones take ours.
+    overrides = {} if cls is ViTBackbone and directory else {"image_size": image_size}
+    if cls is ViTBackbone:
+        overrides.update(peft=peft or None, **({} if dropout is None else {"dropout": dropout}))
+    elif peft:
+        raise ValueError("parameter-efficient methods add pieces to Transformer blocks, which "
+                         "a ResNet has none of: use --method full with it.")
+    if directory is None:
+        return cls.from_architecture(preset, **overrides)
+    return cls.from_preset(directory, load_weights=load_weights, **overrides)

@@ -99,9 +99,9 @@ def select_trainable(model, method):
     """
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
-    backbone, blocks = _encoder_blocks(model)
-    if method == "full":
+    if method == "full":  # any backbone, Transformer blocks or not (ResNet)
         return
+    backbone, blocks = _encoder_blocks(model)
     required = {"adapter": "adapter_dim", "lora": "lora_rank", "prefix": "prefix_length"}
     if method in required and getattr(blocks[0], required[method]) is None:
         raise ValueError(

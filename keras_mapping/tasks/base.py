@@ -27,11 +27,15 @@ class TextTask(ABC):
         monitor: the key of `report()` that picks the best weights (higher is better).
         output_activation: turns the model's outputs into what an exported model returns
             (a Keras activation name: "softmax", "linear", "sigmoid").
+        modality: "text" for every task here (`ImageClassificationTask` has "image"): the
+            model directory keeps a tokenizer, `predict` prints each row's "text".
     """
 
     name = None
     monitor = None
     output_activation = "linear"
+    # What an example is: "text" (the texts go through a tokenizer) or "image".
+    modality = "text"
 
     def __init__(self, columns):
         self.columns = columns

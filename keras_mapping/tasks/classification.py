@@ -48,17 +48,10 @@ class ClassificationTask(TextTask):
         return {**metrics, "label_names": list(self.vocabulary.names)}
 
     def rows(self, outputs):
-        probabilities = softmax(np.asarray(outputs, "float64"))
-        return [{"label": self.vocabulary.names[int(row.argmax())],
-                 "probabilities": rounded(row)} for row in probabilities]
+        return class_rows(outputs, self.vocabulary.names)
 
     def serving_outputs(self, outputs):
-        logits = ops.cast(outputs, "float32")
-        # top_k rather than argmax: Keras' TensorFlow argmax guards against -0.0 with bitwise
-        # ops that TFLite has no kernel for; both pick the first of tied classes.
-        _, top = ops.top_k(logits, k=1)
-        return {"probabilities": ops.softmax(logits, axis=-1),
-                "label_id": ops.cast(top[:, 0], "int32")}
+        return class_serving_outputs(outputs)
 
     @property
     def label_names(self):
@@ -72,3 +65,26 @@ class ClassificationTask(TextTask):
     def from_config(cls, config):
         return cls(cls.columns_from(config),
                    LabelVocabulary(tuple(config["labels"]), tuple(config["names"])))
+
+
+def class_rows(outputs, names):
+    """`predict`'s rows of single-label logits: the most probable class's name and every
+    class's probability (shared by every single-label task).
+
+    Example:
+    >>> class_rows(np.array([[0.0, np.log(3.0)]]), ["no", "yes"])
+    [{'label': 'yes', 'probabilities': [0.25, 0.75]}]
+    """
+    probabilities = softmax(np.asarray(outputs, "float64"))
+    return [{"label": names[int(row.argmax())], "probabilities": rounded(row)}
+            for row in probabilities]
+
+
+def class_serving_outputs(outputs):
+    """What an exported single-label classifier returns: `probabilities` and `label_id`."""
+    logits = ops.cast(outputs, "float32")
+    # top_k rather than argmax: Keras' TensorFlow argmax guards against -0.0 with bitwise
+    # ops that TFLite has no kernel for; both pick the first of tied classes.
+    _, top = ops.top_k(logits, k=1)
+    return {"probabilities": ops.softmax(logits, axis=-1),
+            "label_id": ops.cast(top[:, 0], "int32")}

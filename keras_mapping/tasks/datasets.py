@@ -7,19 +7,22 @@ from pathlib import Path
 
 from keras_mapping.data.datasets import (DATA_DIR_VARIABLE, KNOWN_DATASETS, LOCAL_DATASETS,
                                          load_splits, split_file)
+from keras_mapping.data.images import is_image_folder
 from keras_mapping.data.layout import Columns, choose_columns, detect_task
 from keras_mapping.data.readers import check_bad_bytes, read_rows
 from keras_mapping.data.tag_schemes import scheme_name
 from keras_mapping.data.token_files import find_token_splits, looks_like_token_file
 from keras_mapping.tasks.classification import ClassificationTask
+from keras_mapping.tasks.image_classification import ImageClassificationTask
 from keras_mapping.tasks.multi_label import MultiLabelTask
 from keras_mapping.tasks.regression import RegressionTask
 from keras_mapping.tasks.token_classification import TokenClassificationTask, TokenReading
 
 TASK_CLASSES = {task.name: task for task in (ClassificationTask, RegressionTask, MultiLabelTask,
-                                             TokenClassificationTask)}
+                                             TokenClassificationTask, ImageClassificationTask)}
 TASKS = tuple(TASK_CLASSES)
 TOKEN_TASK = TokenClassificationTask.name
+IMAGE_TASK = ImageClassificationTask.name
 # Token datasets found by name under $KERAS_MAPPING_DATA_DIR.
 TOKEN_DATASETS = ("conll2003",)
 
@@ -52,6 +55,11 @@ class DataOptions:
         label_all_pieces: train a tag on every piece of a word, not only on its first.
         stride: pieces between window starts over sentences longer than the model (None:
             half a window).
+        skip_bad_images: leave unreadable images out (counted) instead of stopping.
+        image_size: the size images are resized to (an int for squares, or a pair); None:
+            `image_preset`'s, else the training images' most common size.
+        image_preset: the preset a new image model starts from (an architecture name or an
+            image model directory), whose preprocessing its images take.
     """
 
     task: str | None = None
@@ -68,6 +76,9 @@ class DataOptions:
     strict_tags: bool = False
     label_all_pieces: bool = False
     stride: int | None = None
+    skip_bad_images: bool = False
+    image_size: int | tuple | None = None
+    image_preset: str | None = None
 
     def __post_init__(self):
         if self.task is not None and self.task not in TASKS:
@@ -174,18 +185,36 @@ def _token_task_data(dataset, paths, splits, options, task):
     return task, {split: task.examples(paths[split], options.on_bad_bytes) for split in splits}
 
 
+def _image_task_data(dataset, splits, options, task):
+    folder = Path(str(dataset)).expanduser()
+    if not is_image_folder(folder):
+        raise ValueError(f"{dataset!r} holds no image folders: --task {IMAGE_TASK} reads "
+                         "DIR/train/<class>/*.jpg|jpeg|png and DIR/validation/<class>/... "
+                         "beside it.")
+    on_bad_image = "skip" if options.skip_bad_images else "error"
+    read = {}
+    if task is None:
+        task, read["train"] = ImageClassificationTask.from_training_folder(
+            folder, options.image_preset, options.image_size, on_bad_image)
+    return task, {split: read[split] if split in read else
+                  task.examples(folder, split, on_bad_image) for split in splits}
+
+
 def load_task_data(dataset, options=DataOptions(), splits=("train", "validation"), task=None):
     """The task and its examples per split.
 
-    Without `task`, the "train" split is read first: a folder of token files (CoNLL columns
-    or JSONL tokens) is a token-classification task with the training split's tag set;
+    Without `task`, the "train" split is read first: a folder whose `train/` holds class
+    folders of images is an image-classification task with those classes; a folder of token
+    files (CoNLL columns or JSONL tokens) is a token-classification task with the training
+    split's tag set;
     otherwise its columns and labels decide the task (`keras_mapping.data.layout`) and its
     label set, which then encodes every other split. With `task` (a trained model's), each
     split is read with the task's columns and labels (or tags).
 
     Args:
-        dataset: "sst2", "conll2003", a folder of `{split}.tsv|csv|jsonl` files or of token
-            files (`{split}.txt|conll|jsonl`), or a TFDS name.
+        dataset: "sst2", "conll2003", a folder of `{split}.tsv|csv|jsonl` files, of token
+            files (`{split}.txt|conll|jsonl`) or of images (`{split}/<class>/*.jpg|png`), or
+            a TFDS name.
         options: `DataOptions`.
         splits: the splits to read.
         task: a trained model's task, or None.
@@ -198,6 +227,10 @@ def load_task_data(dataset, options=DataOptions(), splits=("train", "validation"
             message names the file, the line and the flag that settles it).
     """
     splits = (splits,) if isinstance(splits, str) else tuple(splits)
+    wants_images = options.task == IMAGE_TASK or isinstance(task, ImageClassificationTask)
+    if wants_images or (task is None and options.task is None
+                        and is_image_folder(Path(str(dataset)).expanduser())):
+        return _image_task_data(dataset, splits, options, task)
     wants_tokens = options.task == TOKEN_TASK or isinstance(task, TokenClassificationTask)
     if wants_tokens or (task is None and options.task is None):
         token_paths = _token_paths(dataset, options.data_dir)

@@ -3,7 +3,7 @@ need, for every task.
 
 ```
 DIR/model.keras            the task model (backbone + head), reloadable with keras.saving
-DIR/vocab.txt              the tokenizer vocabulary
+DIR/vocab.txt              the tokenizer vocabulary (text tasks; image models have none)
 DIR/tokenizer_config.json  its settings (lowercase, accents, CJK)
 DIR/task.json              the task: its name, the columns it reads, its labels (and
                            thresholds); `keras_mapping.tasks.task_from_config` rebuilds it
@@ -42,10 +42,10 @@ class ModelBundle:
 
     Args:
         model: the task model (float32).
-        tokenizer: its `BertTokenizer`.
+        tokenizer: its `BertTokenizer` (None for image models).
         task: its task (`keras_mapping.tasks.base.TextTask`).
         training_config: the recipe, as a dict.
-        max_length: the sequence length it was trained with.
+        max_length: the sequence length it was trained with (None for image models).
     """
 
     model: keras.Model
@@ -61,10 +61,13 @@ class ModelBundle:
 
 
 def save_model_directory(directory, model, tokenizer, task, training_config, metrics):
-    """Writes a model directory (see the module docstring); `model.keras` comes last."""
+    """Writes a model directory (see the module docstring); `model.keras` comes last.
+    `tokenizer` is None for tasks on images."""
     directory = Path(directory)
-    write_text_atomically(directory / "vocab.txt", "\n".join(tokenizer.get_vocabulary()) + "\n")
-    write_json_atomically(directory / "tokenizer_config.json", tokenizer_config(tokenizer))
+    if tokenizer is not None:
+        write_text_atomically(directory / "vocab.txt",
+                              "\n".join(tokenizer.get_vocabulary()) + "\n")
+        write_json_atomically(directory / "tokenizer_config.json", tokenizer_config(tokenizer))
     write_json_atomically(directory / TASK_FILE, task.config())
     if task.label_names is not None:
         write_text_atomically(directory / LABELS_FILE,
@@ -101,18 +104,23 @@ def load_model_directory(directory):
         FileNotFoundError: the directory or one of its files is missing.
     """
     directory = Path(directory)
-    needed = (MODEL_FILE, "vocab.txt", TRAINING_CONFIG_FILE)
+    needed = (MODEL_FILE, TRAINING_CONFIG_FILE)
     missing = [name for name in needed if not (directory / name).is_file()]
     if not (directory / TASK_FILE).is_file() and not (directory / LABELS_FILE).is_file():
         missing.append(TASK_FILE)
+    config = task = None
+    if not missing:
+        config = _read_json(directory / TRAINING_CONFIG_FILE)
+        task = _task(directory, config)
+        if task.modality == "text" and not (directory / "vocab.txt").is_file():
+            missing.append("vocab.txt")
     if missing:
         raise FileNotFoundError(
             f"'{directory}' is not a complete model directory: missing {', '.join(missing)} "
             "(written by `keras-mapping finetune --out DIR`).")
-    config = _read_json(directory / TRAINING_CONFIG_FILE)
     model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
     if model.backbone.embeddings.compute_dtype != "float32":  # saved before float32 copies
         model = inference_copy(model)
-    return ModelBundle(model=model, tokenizer=BertTokenizer.from_preset(directory),
-                       task=_task(directory, config), training_config=config,
-                       max_length=config["max_length"])
+    tokenizer = BertTokenizer.from_preset(directory) if task.modality == "text" else None
+    return ModelBundle(model=model, tokenizer=tokenizer, task=task, training_config=config,
+                       max_length=config.get("max_length"))

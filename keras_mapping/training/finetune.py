@@ -20,6 +20,7 @@ from keras_mapping.checkpoints.task_weights import (TASK_WEIGHTS_FILE, base_fing
 from keras_mapping.layers.peft import LORA_TARGETS
 from keras_mapping.models import BertBackbone
 from keras_mapping.models.bert.classifier import POOLINGS
+from keras_mapping.models.image_classifier import IMAGE_ARCHITECTURES, image_backbone
 from keras_mapping.models.peft import (METHODS, merge_lora, peft_options, select_trainable,
                                        trainable_parameters)
 from keras_mapping.tasks.datasets import DataOptions, load_task_data
@@ -62,13 +63,17 @@ class FinetuneConfig(Recipe):
     (`METHOD_RECIPES`).
 
     Args:
-        preset: preset name or BERT-layout directory to start from.
+        preset: preset name or BERT-layout directory to start from; for image tasks, an
+            image architecture ("resnet20", "resnet56", "resnet18", "resnet50", "vit_tiny",
+            "vit_small", "vit_base": random weights) or a Hugging Face-layout ViT or ResNet
+            directory (pretrained).
         dataset: "sst2", "conll2003", a folder with train/validation files (tables or token
-            files), or a TFDS name.
+            files) or folders (images: train/<class>/*.jpg|png), or a TFDS name.
         out: output model directory.
-        task: "classification", "regression", "multi-label" or "token-classification";
-            None detects it from the files (token files: CoNLL columns or JSONL tokens)
-            and the training labels (see `keras_mapping.data.layout`).
+        task: "classification", "regression", "multi-label", "token-classification" or
+            "image-classification"; None detects it from the files (image folders; token
+            files: CoNLL columns or JSONL tokens) and the training labels (see
+            `keras_mapping.data.layout`).
         text_column: text column of file datasets (None: detected).
         text_pair_column: second text column, for sentence pairs (None: detected from
             known names such as sentence1/sentence2).
@@ -89,6 +94,11 @@ class FinetuneConfig(Recipe):
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR` (and TFDS's data folder).
         on_bad_bytes: bytes that are not UTF-8 in data files: "error" stops, naming the file
             and line; "replace" reads them as U+FFFD.
+        image_size: images are resized to this many pixels square (image tasks); None: the
+            preset's size (a ViT directory's is fixed), else the training images' most
+            common size.
+        skip_bad_images: leave unreadable images (empty, truncated, not JPEG or PNG) out and
+            count them in the output, instead of stopping with their names.
         epochs: passes over the training data; fractions allowed (0.5 = half an epoch).
             None takes the method's default (`METHOD_RECIPES`: 2.5 for full fine-tuning,
             4 for the parameter-efficient methods; `SMALL_DATA_RECIPE` on small data).
@@ -103,7 +113,8 @@ class FinetuneConfig(Recipe):
         weight_decay: AdamW weight decay (not on LayerNorm and biases).
         layerwise_decay: learning-rate factor per layer downwards (e.g. 0.9), or None.
         freeze: number of lowest encoder layers to freeze.
-        freeze_embeddings: freeze the embedding tables and their LayerNorm.
+        freeze_embeddings: freeze the embedding tables and their LayerNorm (image
+            backbones: the input stem, and only when it holds pretrained weights).
         gradual_unfreezing: start with only the top encoder block (and the head) training
             and unfreeze the next block down every this many validation rounds, down to
             `freeze` (0 turns it off).
@@ -164,6 +175,8 @@ class FinetuneConfig(Recipe):
     stride: int | None = None
     data_dir: str | None = None
     on_bad_bytes: str = "error"
+    image_size: int | None = None
+    skip_bad_images: bool = False
     epochs: float | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
@@ -214,6 +227,7 @@ class FinetuneConfig(Recipe):
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "dropout": 0 <= self.dropout < 1,
             "threshold": 0 < self.threshold < 1,
+            "image_size": self.image_size is None or self.image_size >= 1,
         }
         for name, valid in checks.items():
             if not valid:
@@ -246,17 +260,20 @@ class FinetuneConfig(Recipe):
                            data_dir=self.data_dir, on_bad_bytes=self.on_bad_bytes,
                            tag_column=self.tag_column, tag_scheme=self.tag_scheme,
                            strict_tags=self.strict_tags,
-                           label_all_pieces=self.label_all_pieces, stride=self.stride)
+                           label_all_pieces=self.label_all_pieces, stride=self.stride,
+                           skip_bad_images=self.skip_bad_images, image_size=self.image_size,
+                           image_preset=self.preset)
 
     def resolved(self, task, train_examples, positions):
         """This recipe with the fields left None filled from the data: the method's epochs
         and learning rate (`SMALL_DATA_RECIPE` when the training split holds fewer than
         `SMALL_DATA_EXAMPLES`) and the task's `default_max_length` (at most the preset's
-        `positions`)."""
+        `positions`; None for image tasks, which have neither)."""
         small = train_examples < SMALL_DATA_EXAMPLES and self.method == "full"
         defaults = {**METHOD_RECIPES[self.method], "batch_size": 128,
                     **(SMALL_DATA_RECIPE if small else {}),
-                    "max_length": min(positions, task.default_max_length)}
+                    "max_length": None if positions is None
+                    else min(positions, task.default_max_length)}
         filled = {name: value for name, value in defaults.items()
                   if getattr(self, name) is None}
         if self.tune_threshold and task.name != "multi-label":
@@ -271,13 +288,25 @@ class FinetuneConfig(Recipe):
                             adapter_dim=self.adapter_dim, prefix_length=self.prefix_length)
 
 
+def _backbone(config, task):
+    """`(backbone, whether its embeddings freeze)` of a recipe's preset for `task`."""
+    if task.modality != "image":
+        return BertBackbone.from_preset(
+            config.preset, load_weights=not config.from_scratch, dropout=config.dropout,
+            peft=config.peft_options()), config.freeze_embeddings
+    pretrained = not config.from_scratch and config.preset not in IMAGE_ARCHITECTURES
+    backbone = image_backbone(config.preset, task.image_size, load_weights=pretrained,
+                              dropout=config.dropout, peft=config.peft_options())
+    # A random stem that never trains would only cap what the blocks above can learn.
+    return backbone, config.freeze_embeddings and pretrained
+
+
 def build_task_model(config, task):
     """The task's model for a recipe: the preset's backbone (pretrained unless
     `from_scratch`) with the recipe's dropout, method pieces and freezing, and the task's
     new head."""
-    backbone = BertBackbone.from_preset(config.preset, load_weights=not config.from_scratch,
-                                        dropout=config.dropout, peft=config.peft_options())
-    backbone.freeze(embeddings=config.freeze_embeddings, num_layers=config.freeze)
+    backbone, freeze_embeddings = _backbone(config, task)
+    backbone.freeze(embeddings=freeze_embeddings, num_layers=config.freeze)
     model = task.build_model(backbone, dropout=config.dropout, pooling=config.pooling)
     select_trainable(model, config.method)
     return model
@@ -314,13 +343,20 @@ def read_finetune_data(config):
     return task, train, validation, size
 
 
-def preset_positions(preset):
-    """The longest sequence a preset's position table holds."""
+def preset_positions(preset, task=None):
+    """The longest sequence a preset's position table holds (None for image tasks)."""
+    if task is not None and task.modality == "image":
+        return None
     return read_config(resolve_preset(preset))["max_sequence_length"]
 
 
+def preset_tokenizer(preset, task):
+    """The preset's tokenizer, or None for image tasks."""
+    return None if task.modality == "image" else BertTokenizer.from_preset(preset)
+
+
 def check_positions(config, positions):
-    if config.max_length > positions:
+    if positions is not None and config.max_length > positions:
         raise ValueError(f"`max_length={config.max_length}` is above the {positions} positions "
                          f"of preset '{config.preset}'; use at most {positions}.")
 
@@ -345,6 +381,19 @@ def _truncation(print_fn, config, task, tokenizer, train, validation):
                  f"validation texts are longer than max_length={config.max_length} tokens "
                  "and are truncated")
     return truncated
+
+
+def _skipped_images(print_fn, train, validation):
+    """`{"skipped_train_images": n, ...}` of image splits read with `skip_bad_images`
+    (empty for other data), printed when any was skipped."""
+    skipped = {f"skipped_{split}_images": len(examples.skipped)
+               for split, examples in (("train", train), ("validation", validation))
+               if hasattr(examples, "skipped")}
+    if any(skipped.values()):
+        print_fn(f"finetune: left out {skipped['skipped_train_images']:,} training and "
+                 f"{skipped['skipped_validation_images']:,} validation images that do not "
+                 "decode (--skip-bad-images)")
+    return skipped
 
 
 def _batches(config, run, task, tokenizer, train, validation):
@@ -394,12 +443,12 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
     # Before TensorFlow runs anything: some strategies configure the runtime.
     strategy = create_strategy(config.strategy, config.tpu)
     task, train, validation, train_size = read_finetune_data(config)
-    positions = preset_positions(config.preset)
+    positions = preset_positions(config.preset, task)
     # Quick runs (`max_train_examples`) keep the recipe of the whole dataset.
     config = config.resolved(task, train_size, positions)
     check_positions(config, positions)
     run = open_run(config, strategy, model_dir.MODEL_FILE)
-    tokenizer = BertTokenizer.from_preset(config.preset)
+    tokenizer = preset_tokenizer(config.preset, task)
     global_batch = config.batch_size * run.replicas
     rounds = Rounds.of_epochs(len(train), global_batch, config.epochs,
                               config.evaluations_per_epoch)
@@ -408,6 +457,7 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         unfreezing = compile_task_model(model, config, rounds)
     fingerprint = base_fingerprint(model.backbone)
     truncated = _truncation(print_fn, config, task, tokenizer, train, validation)
+    skipped = _skipped_images(print_fn, train, validation)
     trainable, total = _print_plan(print_fn, config, task, model, train, validation, rounds,
                                    global_batch, run.replicas, run.precision)
     train_batches, validation_data = _batches(config, run, task, tokenizer, train, validation)
@@ -427,7 +477,7 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
                                         / max(seconds, 1e-9), 1),
         best_round=best.best_round, truncated_train_examples=truncated["train"],
         truncated_validation_examples=truncated["validation"], method=config.method,
-        trainable_parameters=trainable, total_parameters=total)
+        trainable_parameters=trainable, total_parameters=total, **skipped)
     _save(config, run, model, tokenizer, task, fingerprint, metrics)
     close_run(run, metrics, started)
     print_fn(f"finetune: validation {task.monitor} {metrics[task.monitor]:.4f} (best round "

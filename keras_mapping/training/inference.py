@@ -27,12 +27,13 @@ def _batches(bundle, examples, batch_size, strategy, cache=True):
 
 
 def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
-             max_examples=None, on_bad_bytes="error", strategy="auto"):
+             max_examples=None, on_bad_bytes="error", strategy="auto", skip_bad_images=False):
     """The task's metrics of a model directory on a dataset split, read with the model's own
     columns and labels, with throughput (see each task's `report`: accuracy, f1, macro_f1,
     mcc and the confusion matrix for classification; pearson, spearman and mse for
     regression; micro_f1 and macro_f1 for multi-label; entity-level f1, precision, recall,
-    per_type and token_accuracy for token classification).
+    per_type and token_accuracy for token classification; classification's and
+    skipped_images for image classification).
 
     Args:
         model_directory: a directory written by `finetune`.
@@ -43,9 +44,12 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
         on_bad_bytes: "error" or "replace", for undecodable bytes in data files.
         strategy: where to compute (`keras_mapping.training.distribute.create_strategy`);
             each replica takes batches of 64.
+        skip_bad_images: leave unreadable images out (counted in `skipped_images`) instead
+            of stopping with their names.
     """
     strategy, bundle = _load(model_directory, strategy)
-    options = DataOptions(data_dir=data_dir, on_bad_bytes=on_bad_bytes)
+    options = DataOptions(data_dir=data_dir, on_bad_bytes=on_bad_bytes,
+                          skip_bad_images=skip_bad_images)
     _, splits = load_task_data(dataset, options, splits=(split,), task=bundle.task)
     examples = splits[split] if max_examples is None else splits[split].head(max_examples)
     data = _batches(bundle, examples, EVAL_BATCH_SIZE * strategy.num_replicas_in_sync, strategy)
@@ -69,11 +73,12 @@ def predict(model_directory, texts, text_pairs=None, batch_size=EVAL_BATCH_SIZE,
     """Yields one dict per text (or pair), in order, batch by batch, so any number of texts
     streams through in bounded memory: the text (and `text_pair`) with the task's
     prediction (`label` and `probabilities`; `score`; `labels` and `probabilities`; or
-    `entities` with character offsets into the text).
+    `entities` with character offsets into the text). Image models take image file paths
+    and give each row's path as "image".
 
     Args:
         model_directory: a directory written by `finetune`.
-        texts: an iterable of strings.
+        texts: an iterable of strings (image file paths for image models).
         text_pairs: for pair models, an iterable of second texts as long as `texts`.
         batch_size: texts per model call and replica.
         strategy: where to compute, as for `evaluate`.
@@ -98,4 +103,4 @@ def predict(model_directory, texts, text_pairs=None, batch_size=EVAL_BATCH_SIZE,
                                        verbose=0)
         for (first, second), row in zip(chunk, task.predicted_rows(outputs, examples,
                                                                     bundle.tokenizer)):
-            yield {"text": first, **({"text_pair": second} if task.pairs else {}), **row}
+            yield {task.modality: first, **({"text_pair": second} if task.pairs else {}), **row}

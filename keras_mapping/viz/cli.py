@@ -37,6 +37,9 @@ def _attention(model_directory, out, text, layers, heads, text_pair=None):
     if not text:
         raise ValueError("--kind attention needs a sentence: --text 'A witty film.'")
     bundle = load_model_directory(model_directory)
+    if bundle.task.modality != "text":
+        raise ValueError(f"'{model_directory}' is an {bundle.task.modality} model; --kind "
+                         "attention draws the attention of text models only.")
     if bundle.task.pairs and text_pair is None:
         raise ValueError(f"'{model_directory}' was trained on text pairs: give the second "
                          "sentence with --text-pair.")
