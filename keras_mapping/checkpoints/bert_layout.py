@@ -11,13 +11,13 @@ models can import this module at their top level without an import cycle.
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
+
+from keras_mapping.checkpoints.model_dir import write_directory_atomically
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -266,13 +266,7 @@ def save_backbone(backbone, directory, vocabulary=None, tokenizer_config=None,
         tokenizer_config: dict written as `tokenizer_config.json`.
         overwrite: replace an existing directory.
     """
-    directory = Path(directory)
-    if directory.exists() and not overwrite:
-        raise FileExistsError(
-            f"'{directory}' already exists; pass overwrite=True to replace it.")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    def fill(staging):
         config = to_config_json(backbone.get_config())
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         tensors = {
@@ -287,13 +281,5 @@ def save_backbone(backbone, directory, vocabulary=None, tokenizer_config=None,
         if tokenizer_config is not None:
             (staging / "tokenizer_config.json").write_text(
                 json.dumps(tokenizer_config, indent=2) + "\n")
-        for path in staging.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return directory
+
+    return write_directory_atomically(directory, fill, overwrite)

@@ -4,6 +4,7 @@ of a task model saved in them. (The model directory itself, for every task:
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,6 +41,33 @@ def _umask():
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def write_directory_atomically(directory, fill, overwrite=False):
+    """Writes a whole directory at once: `fill(staging)` writes the files into a temporary
+    sibling folder, which is synced and renamed to `directory` only when complete, so a
+    directory that exists is never half-written.
+
+    Raises:
+        FileExistsError: `directory` exists and `overwrite` is False.
+    """
+    directory = Path(directory)
+    if directory.exists() and not overwrite:
+        raise FileExistsError(f"'{directory}' already exists; pass overwrite=True to replace it.")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        fill(staging)
+        for path in staging.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
 
 
 def write_text_atomically(path, text):

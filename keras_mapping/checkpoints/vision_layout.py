@@ -12,15 +12,13 @@ their top level without an import cycle.
 """
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from keras_mapping.checkpoints import resnet_layout, vit_layout
+from keras_mapping.checkpoints.model_dir import write_directory_atomically
 from keras_mapping.checkpoints.tensor_mapping import assign, collect, linear, reshaped
 
 WEIGHTS_FILE = "model.safetensors"
@@ -221,24 +219,12 @@ def save(directory, family, backbone, head=None, labels=None, overwrite=False):
     Raises:
         FileExistsError: `directory` exists and `overwrite` is False.
     """
-    directory = Path(directory)
-    if directory.exists() and not overwrite:
-        raise FileExistsError(f"'{directory}' already exists; pass overwrite=True to replace it.")
     config = _config_json(family, backbone, head, labels)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+
+    def fill(staging):
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         save_file(_tensors(family, backbone, head), str(staging / WEIGHTS_FILE),
                   metadata={"format": "pt"})
-        for path in staging.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return directory
+
+    return write_directory_atomically(directory, fill, overwrite)
 
