@@ -17,7 +17,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from keras_mapping.checkpoints.model_dir import write_directory_atomically
+from keras_mapping.checkpoints.model_dir import read_config_file, write_directory_atomically
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -140,13 +140,7 @@ def read_tensors(path):
 def read_config(directory):
     """The backbone constructor arguments stored in `directory/config.json`."""
     path = Path(directory) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"Config file '{path}' does not exist.")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{path}: line {error.lineno}: not valid JSON ({error.msg}).") from error
+    config = read_config_file(path)
     if not isinstance(config, dict):
         raise ValueError(f"{path}: expected a JSON object with BERT settings.")
     return from_config_json(config, path=path)

@@ -70,6 +70,18 @@ def write_directory_atomically(directory, fill, overwrite=False):
     return directory
 
 
+def read_config_file(path, expected=""):
+    """The parsed JSON of a checkpoint's config file; errors name the file (and the JSON
+    line), followed by `expected`, a sentence on the form wanted."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Config file '{path}' does not exist.{expected}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: line {error.lineno}: not valid JSON ({error.msg}).") from error
+
+
 def write_text_atomically(path, text):
     write_atomically(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
 

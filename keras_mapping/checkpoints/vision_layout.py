@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from keras_mapping.checkpoints import resnet_layout, vit_layout
-from keras_mapping.checkpoints.model_dir import write_directory_atomically
+from keras_mapping.checkpoints.model_dir import read_config_file, write_directory_atomically
 from keras_mapping.checkpoints.tensor_mapping import assign, collect, linear, reshaped
 
 WEIGHTS_FILE = "model.safetensors"
@@ -57,12 +57,7 @@ def resolve_directory(preset, need_weights=True):
 def read_config_json(directory):
     """The parsed `config.json` of `directory`, with its family checked."""
     path = Path(directory) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"Config file '{path}' does not exist; expected {EXPECTED_FORM}.")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: line {error.lineno}: not valid JSON ({error.msg}).") from error
+    config = read_config_file(path, f" Expected {EXPECTED_FORM}.")
     if not isinstance(config, dict) or config.get("model_type") not in FAMILIES:
         found = config.get("model_type") if isinstance(config, dict) else None
         raise ValueError(
