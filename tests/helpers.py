@@ -82,6 +82,17 @@ class AtStep(keras.callbacks.Callback):
             self.action(self.model)
 
 
+def check_float32_outputs_under_mixed_bfloat16(build_model, inputs):
+    """Under the `mixed_bfloat16` policy, a task model built by `build_model()` computes its
+    blocks in bfloat16 and still returns finite float32 outputs (for losses and softmax)."""
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = build_model()
+    assert model.backbone.encoder_layers[0].compute_dtype == "bfloat16"
+    outputs = model(inputs)
+    assert keras.backend.standardize_dtype(outputs.dtype) == "float32"
+    assert np.isfinite(np.asarray(outputs)).all()
+
+
 def cli_json(capsys, *arguments):
     """Runs the CLI (which must succeed) and returns the JSON lines it printed."""
     assert main([str(argument) for argument in arguments]) == 0, capsys.readouterr().err

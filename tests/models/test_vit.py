@@ -6,6 +6,7 @@ from keras_mapping.models import VIT_ARCHITECTURES, ImageClassifier, ViTBackbone
 from keras_mapping.models.peft import (merge_lora, peft_options, select_trainable,
                                        trainable_parameters)
 from keras_mapping.training.optimizers import layerwise_factors
+from tests.helpers import check_float32_outputs_under_mixed_bfloat16
 
 TINY = dict(image_size=16, patch_size=4, num_layers=2, num_heads=2, hidden_dim=16,
             intermediate_dim=32)
@@ -126,12 +127,8 @@ def test_classifier_keras_round_trip(tmp_path):
 
 
 def test_mixed_bfloat16_gives_float32_logits():
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    model = ImageClassifier(tiny_backbone(), num_classes=3)
-    assert model.backbone.encoder_layers[0].compute_dtype == "bfloat16"
-    logits = model(images())
-    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-    assert np.isfinite(np.asarray(logits)).all()
+    check_float32_outputs_under_mixed_bfloat16(
+        lambda: ImageClassifier(tiny_backbone(), num_classes=3), images())
 
 
 def test_lora_trains_only_updates_and_head():
