@@ -17,6 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_mapping.data.pipelines import pipeline_options
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 BAD_IMAGE_ACTIONS = ("error", "skip")
 # Per-channel normalisation when the model names none: [0, 1] pixels to [-1, 1] (ViT's).
@@ -168,13 +170,8 @@ def image_dataset(files, image_size, batch_size, mean=DEFAULT_MEAN, std=DEFAULT_
         return normalize(image, mean, std), target
 
     dataset = dataset.enumerate().map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    # As in the text pipelines (`keras_mapping.data.pipelines._options`): the autotuner's
-    # late wake-ups delay the end of `fit`; AUTOTUNE then means one call per core.
-    options.autotune.enabled = False
-    if deterministic is not None:
-        options.deterministic = deterministic
-    return dataset.batch(batch_size).with_options(options).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).with_options(pipeline_options(deterministic)).prefetch(
+        tf.data.AUTOTUNE)
 
 
 # -- reading folders -------------------------------------------------------------------------

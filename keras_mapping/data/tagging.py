@@ -74,6 +74,7 @@ class Windows:
             the first piece of each word, in the window that owns it.
         sentences: the sentence of each window.
         word_counts: words per sentence (words without pieces are never scored).
+        word_spans: for raw texts, the `(start, end)` characters of each word, else None.
     """
 
     token_ids: list
@@ -81,6 +82,7 @@ class Windows:
     scored_words: list
     sentences: np.ndarray
     word_counts: list
+    word_spans: list | None = None
 
     def __len__(self):
         return len(self.token_ids)

@@ -179,10 +179,13 @@ def _token_task_data(dataset, paths, splits, options, task):
     if missing:
         raise FileNotFoundError(f"{dataset}: no token file for the split(s) {missing}; found "
                                 f"{sorted(path.name for path in paths.values())}")
-    task = task or TokenClassificationTask.from_training_file(
-        paths["train"], options.token_reading(), options.on_bad_bytes,
-        label_all_pieces=options.label_all_pieces, stride=options.stride)
-    return task, {split: task.examples(paths[split], options.on_bad_bytes) for split in splits}
+    read = {}
+    if task is None:
+        task, read["train"] = TokenClassificationTask.from_training_file(
+            paths["train"], options.token_reading(), options.on_bad_bytes,
+            label_all_pieces=options.label_all_pieces, stride=options.stride)
+    return task, {split: task.checked(read[split]) if split in read
+                  else task.examples(paths[split], options.on_bad_bytes) for split in splits}
 
 
 def _image_task_data(dataset, splits, options, task):

@@ -71,11 +71,17 @@ class TokenClassificationTask:
     # -- data -------------------------------------------------------------------------------
     @classmethod
     def from_training_file(cls, path, reading, on_bad_bytes="error", **options):
-        return cls(reading.read(path, on_bad_bytes).tag_names, reading, **options)
+        """`(task, training sentences)`: the tag set is the training file's, read once."""
+        sentences = reading.read(path, on_bad_bytes)
+        return cls(sentences.tag_names, reading, **options), sentences
 
     def examples(self, path, on_bad_bytes="error"):
-        sentences = self.reading.read(path, on_bad_bytes)
-        sentences.tag_ids(self.tag_names)  # tags outside the model's set: file:line error
+        return self.checked(self.reading.read(path, on_bad_bytes))
+
+    def checked(self, sentences):
+        """`sentences`, once their tags are known to be in the model's set (else a
+        file:line error)."""
+        sentences.tag_ids(self.tag_names)
         return sentences
 
     def unlabeled(self, texts, text_pairs=None):
@@ -89,11 +95,14 @@ class TokenClassificationTask:
         return self._windows[key][1]
 
     def _encode(self, examples, tokenizer, max_length):
+        spans = None
         if isinstance(examples, RawTexts):
             pieces = tokenizer.tokenize_with_offsets(examples.texts)
             word_ids = [np.asarray(ids) for ids in pieces["word_ids"].to_list()]
             starts, targets = [_first_marks(ids) for ids in word_ids], None
             counts = [int(ids.max()) + 1 if ids.size else 0 for ids in word_ids]
+            spans = [word_spans_of_pieces(*row) for row in zip(
+                word_ids, pieces["start"].to_list(), pieces["end"].to_list())]
         else:
             pieces = tokenizer.tokenize_words(examples.words)
             word_ids = [np.asarray(ids) for ids in pieces["word_ids"].to_list()]
@@ -106,7 +115,7 @@ class TokenClassificationTask:
         ids = [np.asarray(row) for row in pieces["token_ids"].to_list()]
         out = window_sentences(ids, starts, targets, max_length, self.stride,
                                tokenizer.cls_token_id, tokenizer.sep_token_id)
-        return Windows(word_counts=counts, **out)
+        return Windows(word_counts=counts, word_spans=spans, **out)
 
     def dataset(self, examples, tokenizer, max_length, batch_size, shuffle=False, seed=None,
                 group_by_length=False, repeat=False, buckets=None, deterministic=None,
@@ -157,17 +166,13 @@ class TokenClassificationTask:
     def predicted_rows(self, outputs, examples, tokenizer):
         """Per text, `{"entities": [{"type", "text", "start", "end", "score"}, ...]}` with
         character offsets into the text (`keras_mapping.tasks.entities`)."""
-        pieces = tokenizer.tokenize_with_offsets(examples.texts)
+        spans = self._cached(examples).word_spans
         rows = []
-        for text, probabilities, word_ids, starts, ends in zip(
-                examples.texts, self.word_probabilities(outputs, examples),
-                pieces["word_ids"].to_list(), pieces["start"].to_list(),
-                pieces["end"].to_list()):
-            tags = [self.tag_names[i] for i in probabilities.argmax(-1)] if len(
-                probabilities) else []
-            rows.append({"entities": entities_of_words(
-                text, tags, probabilities.max(-1) if len(probabilities) else [],
-                word_spans_of_pieces(word_ids, starts, ends))})
+        for text, probabilities, text_spans in zip(
+                examples.texts, self.word_probabilities(outputs, examples), spans):
+            tags = [self.tag_names[i] for i in probabilities.argmax(-1)]
+            rows.append({"entities": entities_of_words(text, tags, probabilities.max(-1),
+                                                       text_spans)})
         return rows
 
     @property
@@ -198,7 +203,9 @@ def _first_marks(word_ids):
 
 def _rows(outputs):
     """Per window, its `(positions, tags)` outputs, from an array, a list of arrays, or the
-    ragged tensor Keras' `predict` returns for batches of different lengths."""
-    if hasattr(outputs, "to_list"):
-        outputs = outputs.to_list()
+    ragged tensor Keras' `predict` returns for batches of different lengths (read as one
+    padded array: `to_list` would build a Python float per logit)."""
+    if hasattr(outputs, "row_lengths"):
+        padded, lengths = outputs.to_tensor().numpy(), outputs.row_lengths().numpy()
+        return [row[:length] for row, length in zip(padded, lengths)]
     return [np.asarray(row) for row in outputs]
