@@ -15,6 +15,9 @@ MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.json"
 TRAINING_CONFIG_FILE = "training_config.json"
 METRICS_FILE = "metrics.json"
+# An image model directory's copy of its model in the Hugging Face layout, which
+# `finetune --preset DIR` starts from.
+PRESET_DIR = "preset"
 
 
 def write_atomically(path, write):

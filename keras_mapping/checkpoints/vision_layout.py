@@ -205,11 +205,23 @@ def _tensors(family, backbone, head):
     return tensors
 
 
-def save(directory, family, backbone, head=None, labels=None, overwrite=False):
+def preprocessor_config(mean, std, image_size):
+    """The `preprocessor_config.json` of images resized to `(height, width)` `image_size`
+    and normalised per channel of [0, 1] pixels by `mean` and `std`, which
+    `read_preprocessing` reads back."""
+    height, width = image_size
+    return {"do_resize": True, "size": {"height": int(height), "width": int(width)},
+            "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+            "image_mean": list(mean), "image_std": list(std)}
+
+
+def save(directory, family, backbone, head=None, labels=None, preprocessing=None,
+         overwrite=False):
     """Writes `backbone` (as `ViTModel`/`ResNetModel`), or a classifier made of `backbone`
     and its output `Dense` layer `head` (as `...ForImageClassification`, with `labels` as
     `id2label`), into `directory`, atomically: files go to a temporary sibling folder that
-    is renamed into place only when complete.
+    is renamed into place only when complete. `preprocessing` (`preprocessor_config`'s
+    dict) is written as `preprocessor_config.json` when given.
 
     Raises:
         FileExistsError: `directory` exists and `overwrite` is False.
@@ -220,6 +232,8 @@ def save(directory, family, backbone, head=None, labels=None, overwrite=False):
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         save_file(_tensors(family, backbone, head), str(staging / WEIGHTS_FILE),
                   metadata={"format": "pt"})
+        if preprocessing is not None:
+            (staging / PREPROCESSOR_FILE).write_text(json.dumps(preprocessing, indent=2) + "\n")
 
     return write_directory_atomically(directory, fill, overwrite)
 

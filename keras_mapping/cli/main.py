@@ -89,6 +89,14 @@ def _config(config_cls, arguments):
     return config_cls(**{k: v for k, v in vars(arguments).items() if k in names})
 
 
+def _pretrain_images(arguments):
+    from keras_mapping.training.image_pretrain import ImagePretrainConfig, pretrain_images
+
+    metrics = pretrain_images(_config(ImagePretrainConfig, arguments),
+                              verbose=arguments.verbose)
+    print(json.dumps(metrics))
+
+
 def _pretrain(arguments):
     from keras_mapping.training.pretrain import PretrainConfig, pretrain
 
@@ -259,6 +267,19 @@ def build_parser():
     pretrain.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                           help="Keras progress output: 0 none, 1 bar, 2 a line per round.")
     pretrain.set_defaults(run=_pretrain)
+
+    from keras_mapping.training.image_pretrain import ImagePretrainConfig
+
+    pretrain_images = verbs.add_parser(
+        "pretrain-images", help="Pretrain an image backbone on unlabelled images (SimCLR: "
+                                "two augmented views of each image, the rest of the batch as "
+                                "negatives); writes a Hugging Face-layout directory that "
+                                "finetune --preset reads, and prints held-out metrics as JSON.")
+    _add_config_flags(pretrain_images, ImagePretrainConfig)
+    pretrain_images.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
+                                 help="Keras progress output: 0 none, 1 bar, 2 a line per "
+                                      "round.")
+    pretrain_images.set_defaults(run=_pretrain_images)
 
     _add_model_verbs(verbs)
 

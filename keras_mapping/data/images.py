@@ -58,9 +58,13 @@ class ImageFiles:
         The skipped files stay listed."""
         if count >= len(self):
             return self
-        keep = np.sort(np.random.default_rng(0).permutation(len(self))[:count])
-        return replace(self, paths=[self.paths[i] for i in keep], targets=self.targets[keep],
-                       sizes=self.sizes[keep])
+        return self.subset(np.sort(np.random.default_rng(0).permutation(len(self))[:count]))
+
+    def subset(self, indices):
+        """The images at `indices` (an int array), in that order; the skipped files stay
+        listed."""
+        return replace(self, paths=[self.paths[i] for i in indices],
+                       targets=self.targets[indices], sizes=self.sizes[indices])
 
     def most_common_size(self):
         """The `(height, width)` most images have (the first such size on ties)."""
@@ -219,7 +223,7 @@ def scan_images(paths):
     return sizes, [path for path in paths if path not in sizes]
 
 
-def _checked_files(paths, targets, class_names, source, on_bad_image, skippable=True):
+def checked_image_files(paths, targets, class_names, source, on_bad_image, skippable=True):
     """`ImageFiles` of the readable `paths`; unreadable ones raise (naming them) or, with
     `on_bad_image="skip"`, are listed in `skipped`."""
     sizes, bad = scan_images(paths)
@@ -304,7 +308,7 @@ def read_image_split(folder, split, class_names=None, on_bad_image="error"):
     if not paths:
         raise ValueError(f"{root}: no .jpg/.jpeg/.png images in its class folders; expected "
                          f"{EXPECTED_LAYOUT}.")
-    return _checked_files(paths, targets, class_names, str(root), on_bad_image)
+    return checked_image_files(paths, targets, class_names, str(root), on_bad_image)
 
 
 def image_files_to_predict(paths, class_names=("",)):
@@ -318,7 +322,7 @@ def image_files_to_predict(paths, class_names=("",)):
     missing = [path for path in paths if not Path(path).is_file()]
     if missing:
         raise FileNotFoundError(f"Image file '{missing[0]}' does not exist.")
-    return _checked_files(paths, [0] * len(paths), class_names, "the images to predict",
+    return checked_image_files(paths, [0] * len(paths), class_names, "the images to predict",
                           "error", skippable=False)
 
 

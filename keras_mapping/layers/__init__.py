@@ -9,9 +9,11 @@ from keras_mapping.layers.masked_lm_head import MaskedLMHead
 from keras_mapping.layers.patches import ClassTokenAndPositions, PatchEmbedding
 from keras_mapping.layers.pooling import MaskedMeanPooling
 from keras_mapping.layers.position import PositionEmbedding, SinusoidalPositionEncoding
+from keras_mapping.layers.similarity import CosineSimilarityLogits
 
 __all__ = [
     "ClassTokenAndPositions",
+    "CosineSimilarityLogits",
     "MaskedLMHead",
     "MaskedMeanPooling",
     "MultiHeadAttention",

@@ -63,15 +63,18 @@ class ImageBackbone(keras.Model):
             vision_layout.load_weights(directory, family, backbone)
         return backbone
 
-    def save_to_preset(self, directory, overwrite=False):
+    def save_to_preset(self, directory, preprocessing=None, overwrite=False):
         """Writes `config.json` and `model.safetensors` of the base model (`ViTModel`,
         `ResNetModel`) so that `from_preset(directory)` and other tooling load it.
 
         Args:
             directory: destination folder; written atomically.
+            preprocessing: `vision_layout.preprocessor_config(...)`, written as
+                `preprocessor_config.json` when given.
             overwrite: replace an existing directory.
         """
-        return vision_layout.save(directory, self.checkpoint_family, self, overwrite=overwrite)
+        return vision_layout.save(directory, self.checkpoint_family, self,
+                                  preprocessing=preprocessing, overwrite=overwrite)
 
     @classmethod
     def from_config(cls, config):

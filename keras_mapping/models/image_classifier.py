@@ -5,6 +5,7 @@ from pathlib import Path
 import keras
 
 from keras_mapping.checkpoints import vision_layout
+from keras_mapping.checkpoints.model_dir import PRESET_DIR
 from keras_mapping.models.resnet import RESNET_ARCHITECTURES, ResNetBackbone
 from keras_mapping.models.task import Task, output_layers
 from keras_mapping.models.vit import VIT_ARCHITECTURES, ViTBackbone
@@ -86,17 +87,20 @@ class ImageClassifier(Task):
             vision_layout.load_weights(directory, family, model.backbone, head)
         return model
 
-    def save_to_preset(self, directory, labels=None, overwrite=False):
+    def save_to_preset(self, directory, labels=None, preprocessing=None, overwrite=False):
         """Writes `config.json` and `model.safetensors` of the whole classifier
         (`ViTForImageClassification` or `ResNetForImageClassification`).
 
         Args:
             directory: destination folder; written atomically.
             labels: class names by class id, stored as `id2label` ("LABEL_<i>" by default).
+            preprocessing: `vision_layout.preprocessor_config(...)`, written as
+                `preprocessor_config.json` when given.
             overwrite: replace an existing directory.
         """
         return vision_layout.save(directory, self.backbone.checkpoint_family, self.backbone,
-                                  head=self.output_dense, labels=labels, overwrite=overwrite)
+                                  head=self.output_dense, labels=labels,
+                                  preprocessing=preprocessing, overwrite=overwrite)
 
 
 def _image_preset_error(preset):
@@ -104,11 +108,16 @@ def _image_preset_error(preset):
         f"--preset {preset!r} is neither an image architecture "
         f"({', '.join(sorted(IMAGE_ARCHITECTURES))}: random weights) nor a directory "
         f"holding an image model in the Hugging Face layout ({vision_layout.CONFIG_FILE} with "
-        f"model_type 'vit' or 'resnet', and {vision_layout.WEIGHTS_FILE}).")
+        f"model_type 'vit' or 'resnet', and {vision_layout.WEIGHTS_FILE}), nor an image "
+        "model directory written by finetune.")
 
 
 def _image_directory(preset):
+    """The Hugging Face-layout directory of `preset`: itself, or the `preset/` folder of
+    an image model directory written by `finetune`."""
     directory = Path(str(preset)).expanduser()
+    if (directory / PRESET_DIR / vision_layout.CONFIG_FILE).is_file():
+        return directory / PRESET_DIR
     if not (directory / vision_layout.CONFIG_FILE).is_file():
         raise _image_preset_error(preset)
     return directory

@@ -1,13 +1,14 @@
 """Parameter-efficient fine-tuning methods on the BERT family: which pieces a method adds to
 the encoder blocks, which variables it trains, and merging LoRA back into the projections.
 
-| method  | adds to each block                 | trains (besides the task head)        |
-|---------|------------------------------------|---------------------------------------|
-| full    | nothing                            | everything the freezing flags leave   |
-| adapter | two bottleneck adapters            | adapters and every LayerNorm          |
-| lora    | low-rank updates of projections    | the updates                           |
-| prefix  | learned attention key/value prefix | the prefixes                          |
-| bitfit  | nothing                            | every bias (LayerNorm betas included) |
+| method       | adds to each block                 | trains (besides the task head)        |
+|--------------|------------------------------------|---------------------------------------|
+| full         | nothing                            | everything the freezing flags leave   |
+| adapter      | two bottleneck adapters            | adapters and every LayerNorm          |
+| lora         | low-rank updates of projections    | the updates                           |
+| prefix       | learned attention key/value prefix | the prefixes                          |
+| bitfit       | nothing                            | every bias (LayerNorm betas included) |
+| linear-probe | nothing                            | nothing: the backbone is frozen whole |
 
 Example:
 >>> from keras_mapping.models import BertBackbone, BertTextClassifier
@@ -26,7 +27,7 @@ from keras_mapping.layers.encoder import TransformerEncoder
 from keras_mapping.layers.peft import (LORA_ATTENTION_TARGETS, LORA_TARGETS, AttentionPrefix,
                                        BottleneckAdapter, LowRankUpdate, check_positive_int)
 
-METHODS = ("full", "adapter", "lora", "prefix", "bitfit")
+METHODS = ("full", "adapter", "lora", "prefix", "bitfit", "linear-probe")
 PEFT_LAYERS = (LowRankUpdate, BottleneckAdapter, AttentionPrefix)
 
 
@@ -100,6 +101,11 @@ def select_trainable(model, method):
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
     if method == "full":  # any backbone, Transformer blocks or not (ResNet)
+        return
+    if method == "linear-probe":
+        # Frozen at the layer level, so that BatchNorm also keeps its statistics (a
+        # non-trainable Keras BatchNorm runs in inference mode).
+        getattr(model, "backbone", model).trainable = False
         return
     backbone, blocks = _encoder_blocks(model)
     required = {"adapter": "adapter_dim", "lora": "lora_rank", "prefix": "prefix_length"}

@@ -51,6 +51,11 @@ class TextTask(ABC):
         """Whether examples are text pairs."""
         return self.columns.text_pair is not None
 
+    def recipe_defaults(self, train_examples, method, pretrained):
+        """Recipe fields this task sets when the user leaves them unset, over the text
+        recipes of `keras_mapping.training.finetune`: none."""
+        return {}
+
     # -- data -------------------------------------------------------------------------------
     @classmethod
     @abstractmethod

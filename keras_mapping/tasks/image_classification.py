@@ -7,12 +7,23 @@ same way (`keras_mapping.data.images`).
 
 import numpy as np
 
+from keras_mapping.checkpoints import vision_layout
+
 from keras_mapping.data.images import (DEFAULT_MEAN, DEFAULT_STD, image_dataset,
                                        image_files_to_predict, read_image_split)
 from keras_mapping.models import ImageClassifier
 from keras_mapping.models.image_classifier import check_image_size, image_preprocessing
 from keras_mapping.tasks.classification import class_rows, class_serving_outputs
 from keras_mapping.tasks.metrics import classification_metrics
+
+
+# Images seen in a default run: 10 epochs of 25,000 images (ResNet-20 in about 6 minutes on
+# 2 CPU cores), and more passes over smaller sets, up to 100 (BENCHMARKS.md, "Images").
+DEFAULT_IMAGES_SEEN = 250_000
+EPOCH_RANGE = (10, 100)
+SMALL_IMAGE_SET = 5_000  # below this, batches of 32 (enough steps per epoch)
+# Peak learning rates of full training: from random weights, and from trained ones.
+SCRATCH_LEARNING_RATE, PRETRAINED_LEARNING_RATE = 1e-3, 5e-4
 
 
 def default_crop_padding(image_size):
@@ -103,6 +114,28 @@ class ImageClassificationTask:
                              augmentation=augmentation if shuffle else None,
                              deterministic=deterministic)
 
+    def recipe_defaults(self, train_examples, method, pretrained):
+        """Image recipes: about `DEFAULT_IMAGES_SEEN` images per run (within `EPOCH_RANGE`
+        epochs; half as many from trained weights), batches of 32 below `SMALL_IMAGE_SET`
+        images, and full training at `SCRATCH_LEARNING_RATE` or
+        `PRETRAINED_LEARNING_RATE` (the other methods keep their own rates).
+
+        Example:
+        >>> task = ImageClassificationTask(["cat", "dog"], (32, 32))
+        >>> task.recipe_defaults(500, "full", pretrained=False)
+        {'epochs': 100.0, 'batch_size': 32, 'learning_rate': 0.001}
+        >>> task.recipe_defaults(25_000, "linear-probe", pretrained=True)
+        {'epochs': 5.0, 'batch_size': 128}
+        """
+        low, high = EPOCH_RANGE
+        epochs = min(high, max(low, round(DEFAULT_IMAGES_SEEN / max(train_examples, 1))))
+        recipe = {"epochs": float(epochs // 2 if pretrained else epochs),
+                  "batch_size": 32 if train_examples < SMALL_IMAGE_SET else 128}
+        if method == "full":
+            recipe["learning_rate"] = (PRETRAINED_LEARNING_RATE if pretrained
+                                       else SCRATCH_LEARNING_RATE)
+        return recipe
+
     def truncated(self, examples, tokenizer, max_length):
         """Always 0: images are resized, never cut."""
         return 0
@@ -125,6 +158,10 @@ class ImageClassificationTask:
 
     def serving_outputs(self, outputs):
         return class_serving_outputs(outputs)
+
+    def preprocessor_config(self):
+        """This task's preprocessing as a `preprocessor_config.json` (Hugging Face layout)."""
+        return vision_layout.preprocessor_config(self.mean, self.std, self.image_size)
 
     @property
     def label_names(self):

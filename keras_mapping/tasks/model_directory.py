@@ -11,6 +11,9 @@ DIR/labels.json            the label names (tasks with labels), for other tools
 DIR/training_config.json   the recipe that produced it
 DIR/metrics.json           its validation metrics
 DIR/task_weights.safetensors  only the weights fine-tuning trained (written by `finetune`)
+DIR/preset/                image models: the classifier in the Hugging Face layout, with
+                           its preprocessing (`finetune --preset DIR` starts from it); not
+                           after adapters or prefixes, which that layout has no place for
 ```
 `model.keras` is written last, each file atomically, so a directory with `model.keras` is
 complete.
@@ -24,7 +27,8 @@ import keras
 
 from keras_mapping.checkpoints.bert_layout import tokenizer_config
 from keras_mapping.checkpoints.model_dir import (LABELS_FILE, METRICS_FILE, MODEL_FILE,
-                                                 TRAINING_CONFIG_FILE, inference_copy,
+                                                 PRESET_DIR, TRAINING_CONFIG_FILE,
+                                                 inference_copy,
                                                  write_atomically, write_json_atomically,
                                                  write_text_atomically)
 from keras_mapping.data.layout import Columns
@@ -74,7 +78,16 @@ def save_model_directory(directory, model, tokenizer, task, training_config, met
                               LabelVocabulary.from_names(task.label_names).to_json())
     write_json_atomically(directory / TRAINING_CONFIG_FILE, training_config)
     write_json_atomically(directory / METRICS_FILE, metrics)
+    if task.modality == "image" and _layout_holds(training_config):
+        model.save_to_preset(directory / PRESET_DIR, labels=task.label_names,
+                             preprocessing=task.preprocessor_config(), overwrite=True)
     write_atomically(directory / MODEL_FILE, inference_copy(model).save)
+
+
+def _layout_holds(training_config):
+    """Whether the Hugging Face layout holds every weight of a model trained by this recipe
+    (LoRA is merged before saving; adapters and prefixes have no place there)."""
+    return training_config.get("method", "full") not in ("adapter", "prefix")
 
 
 def _read_json(path):

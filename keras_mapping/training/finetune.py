@@ -42,7 +42,8 @@ METHOD_RECIPES = {"full": {"epochs": 2.5, "learning_rate": 2e-4},
                   "adapter": {"epochs": 4.0, "learning_rate": 1e-3},
                   "lora": {"epochs": 4.0, "learning_rate": 2e-3},
                   "prefix": {"epochs": 4.0, "learning_rate": 1e-2},
-                  "bitfit": {"epochs": 4.0, "learning_rate": 1e-2}}
+                  "bitfit": {"epochs": 4.0, "learning_rate": 1e-2},
+                  "linear-probe": {"epochs": 4.0, "learning_rate": 1e-2}}
 # Below this many training examples, batches of 128 give too few steps (RTE's 2,490 pairs:
 # 49 steps in 2.5 epochs), so full fine-tuning takes smaller batches and more epochs
 # (BENCHMARKS.md, "Sentence pairs").
@@ -65,8 +66,9 @@ class FinetuneConfig(Recipe):
     Args:
         preset: preset name or BERT-layout directory to start from; for image tasks, an
             image architecture ("resnet20", "resnet56", "resnet18", "resnet50", "vit_tiny",
-            "vit_small", "vit_base": random weights) or a Hugging Face-layout ViT or ResNet
-            directory (pretrained).
+            "vit_small", "vit_base", "vit_cifar": random weights), a Hugging Face-layout ViT
+            or ResNet directory, or an image model directory written by `finetune` or
+            `pretrain --images` (pretrained).
         dataset: "sst2", "conll2003", a folder with train/validation files (tables or token
             files) or folders (images: train/<class>/*.jpg|png), or a TFDS name.
         out: output model directory.
@@ -267,11 +269,13 @@ class FinetuneConfig(Recipe):
     def resolved(self, task, train_examples, positions):
         """This recipe with the fields left None filled from the data: the method's epochs
         and learning rate (`SMALL_DATA_RECIPE` when the training split holds fewer than
-        `SMALL_DATA_EXAMPLES`) and the task's `default_max_length` (at most the preset's
+        `SMALL_DATA_EXAMPLES`), then what the task's `recipe_defaults` changes (image
+        tasks have their own), and the task's `default_max_length` (at most the preset's
         `positions`; None for image tasks, which have neither)."""
         small = train_examples < SMALL_DATA_EXAMPLES and self.method == "full"
         defaults = {**METHOD_RECIPES[self.method], "batch_size": 128,
                     **(SMALL_DATA_RECIPE if small else {}),
+                    **task.recipe_defaults(train_examples, self.method, self.pretrained),
                     "max_length": None if positions is None
                     else min(positions, task.default_max_length)}
         filled = {name: value for name, value in defaults.items()
@@ -280,6 +284,12 @@ class FinetuneConfig(Recipe):
             raise ValueError(f"`tune_threshold` chooses multi-label thresholds; this is a "
                              f"{task.name} task.")
         return replace(self, **filled)
+
+    @property
+    def pretrained(self):
+        """Whether the backbone starts from trained weights (not an image architecture's
+        random ones, not `from_scratch`)."""
+        return not self.from_scratch and self.preset not in IMAGE_ARCHITECTURES
 
     def peft_options(self):
         """The backbone's `peft` argument for this recipe's method."""
@@ -294,7 +304,7 @@ def _backbone(config, task):
         return BertBackbone.from_preset(
             config.preset, load_weights=not config.from_scratch, dropout=config.dropout,
             peft=config.peft_options()), config.freeze_embeddings
-    pretrained = not config.from_scratch and config.preset not in IMAGE_ARCHITECTURES
+    pretrained = config.pretrained
     backbone = image_backbone(config.preset, task.image_size, load_weights=pretrained,
                               dropout=config.dropout, peft=config.peft_options())
     # A random stem that never trains would only cap what the blocks above can learn.

@@ -3,8 +3,12 @@
 import json
 from pathlib import Path
 
+import tensorflow as tf
+
 from keras_mapping.checkpoints.model_dir import LABELS_FILE, METRICS_FILE
+from keras_mapping.data.images import decode_and_resize
 from keras_mapping.data.readers import LabelVocabulary
+from keras_mapping.models.vit import ViTBackbone
 from keras_mapping.tasks.model_directory import load_model_directory
 from keras_mapping.tokenizers import BertTextPreprocessor
 from keras_mapping.viz import plots
@@ -33,13 +37,36 @@ def _confusion(model_directory, out):
     return plots.confusion_matrix(matrix, _label_names(model_directory, len(matrix)), out)
 
 
-def _attention(model_directory, out, text, layers, heads, text_pair=None):
+def _image_attention(model_directory, image, out):
+    bundle = load_model_directory(model_directory)
+    backbone = bundle.model.backbone
+    if bundle.task.modality != "image" or not isinstance(backbone, ViTBackbone):
+        article = "an" if bundle.task.modality == "image" else "a"
+        raise ValueError(f"'{model_directory}' holds {article} {bundle.task.modality} model "
+                         f"({type(backbone).__name__}); attention maps of an image need a "
+                         "ViT image classifier (finetune --preset vit_...).")
+    # The task's own predict path: checks the file (naming it), decodes, resizes, normalises.
+    files = bundle.task.unlabeled([image])
+    images, _ = next(iter(bundle.task.dataset(files, batch_size=1)))
+    row = bundle.task.predicted_rows(bundle.model.predict(images, verbose=0), files)[0]
+    probability = max(row["probabilities"])
+    # Shown unnormalised: the pixels the model saw, before the mean and std.
+    pixels = decode_and_resize(tf.io.read_file(files.paths[0]), bundle.task.image_size)
+    return plots.attention_rollout_overlay(
+        backbone, images, pixels.numpy(), f"{Path(image).name}: predicted {row['label']} "
+                                          f"({probability:.2f})", out)
+
+
+def _attention(model_directory, out, text, layers, heads, text_pair=None, image=None):
+    if image is not None:
+        return _image_attention(model_directory, image, out)
     if not text:
-        raise ValueError("--kind attention needs a sentence: --text 'A witty film.'")
+        raise ValueError("--kind attention needs a sentence (--text 'A witty film.') for a "
+                         "text model, or an IMAGE file for a ViT image classifier.")
     bundle = load_model_directory(model_directory)
     if bundle.task.modality != "text":
-        raise ValueError(f"'{model_directory}' is an {bundle.task.modality} model; --kind "
-                         "attention draws the attention of text models only.")
+        raise ValueError(f"'{model_directory}' is an {bundle.task.modality} model: give an "
+                         "IMAGE file, not --text, for its attention map (ViT models only).")
     if bundle.task.pairs and text_pair is None:
         raise ValueError(f"'{model_directory}' was trained on text pairs: give the second "
                          "sentence with --text-pair.")
@@ -49,12 +76,13 @@ def _attention(model_directory, out, text, layers, heads, text_pair=None):
 
 
 def plot_model_directory(model_directory, kind, out, text=None, layers=None, heads=None,
-                         text_pair=None):
+                         text_pair=None, image=None):
     """Draws one figure of a finetune model directory and writes it to `out`.
 
     Args:
         model_directory: a directory written by `finetune`.
-        kind: "attention" (heatmaps of `text` through the fine-tuned backbone), "curves"
+        kind: "attention" (heatmaps of `text` through the fine-tuned backbone, or the
+            attention rollout of `image` through a fine-tuned ViT), "curves"
             (loss and accuracy from `logs/training.csv`) or "confusion" (the validation
             confusion matrix of `metrics.json`).
         out: the image file to write (PNG unless its suffix says otherwise).
@@ -62,13 +90,15 @@ def plot_model_directory(model_directory, kind, out, text=None, layers=None, hea
         text_pair: its second sentence, for models trained on pairs.
         layers: encoder layer indices for "attention"; None takes every layer.
         heads: head indices for "attention"; None takes every head.
+        image: the image file for "attention" with a ViT image classifier.
 
     Returns:
         The matplotlib Figure.
 
     Raises:
         FileNotFoundError: the directory or the file the kind reads is missing.
-        ValueError: an unknown kind, a missing `text`, or a malformed file.
+        ValueError: an unknown kind, a missing `text` or `image`, an `image` for a model
+            that is not a ViT image classifier, an unreadable image, or a malformed file.
 
     Example (given a finetune run in saved_models/sst2)::
 
@@ -79,17 +109,19 @@ def plot_model_directory(model_directory, kind, out, text=None, layers=None, hea
         raise ValueError(f"Unknown plot kind {kind!r}; expected one of {', '.join(PLOT_KINDS)}.")
     if not model_directory.is_dir():
         raise FileNotFoundError(f"Model directory '{model_directory}' does not exist.")
+    if image is not None and kind != "attention":
+        raise ValueError(f"An IMAGE ('{image}') is drawn by --kind attention only, not {kind}.")
     if kind == "curves":
         return plots.training_curves(model_directory / TRAINING_LOG, out)
     if kind == "confusion":
         return _confusion(model_directory, out)
-    return _attention(model_directory, out, text, layers, heads, text_pair)
+    return _attention(model_directory, out, text, layers, heads, text_pair, image)
 
 
 def _plot(arguments):
     plot_model_directory(arguments.model, arguments.kind, arguments.out, text=arguments.text,
                          layers=arguments.layer, heads=arguments.head,
-                         text_pair=arguments.text_pair)
+                         text_pair=arguments.text_pair, image=arguments.image)
     print(f"plot: wrote {arguments.out}")
 
 
@@ -112,15 +144,20 @@ def add_plot_parser(verbs):
     """
     parser = verbs.add_parser(
         "plot", help="Draw a PNG of a model directory: attention heatmaps of a sentence, "
-                     "training curves or the validation confusion matrix.")
+                     "the attention rollout of an image (ViT), training curves or the "
+                     "validation confusion matrix.")
     parser.add_argument("--kind", required=True, choices=PLOT_KINDS,
-                        help="attention: heatmaps of --text per layer and head; curves: loss "
+                        help="attention: heatmaps of --text per layer and head (text "
+                             "models), or the attention rollout of IMAGE (ViT image "
+                             "classifiers); curves: loss "
                              "and accuracy from DIR/logs/training.csv; confusion: the "
                              "confusion matrix from DIR/metrics.json.")
     parser.add_argument("--model", required=True, metavar="DIR",
                         help="Model directory from finetune.")
     parser.add_argument("--out", required=True, metavar="PNG", help="Image file to write.")
     parser.add_argument("--text", default=None, help="The sentence for --kind attention.")
+    parser.add_argument("image", nargs="?", default=None, metavar="IMAGE",
+                        help="An image file for --kind attention of a ViT image classifier.")
     parser.add_argument("--text-pair", default=None,
                         help="Its second sentence, for models trained on text pairs.")
     parser.add_argument("--layer", type=int, nargs="+", default=None, metavar="INDEX",

@@ -1,4 +1,5 @@
-"""Figures of attention, training curves and confusion matrices, as PNG files.
+"""Figures of attention (text heatmaps, image attention rollout), training curves and
+confusion matrices, as PNG files.
 
 Figures are built with `matplotlib.figure.Figure` and rendered by Agg, never through
 `pyplot`: no display is needed, no global figure list fills up in long runs, and a notebook
@@ -17,10 +18,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from keras_mapping.checkpoints.model_dir import write_atomically
+from keras_mapping.layers.patches import as_pair
 
 DPI = 100
 CURVES_PANEL_INCHES = (5.0, 4.0)
 CONFUSION_CELL_INCHES = 1.25
+ROLLOUT_PANEL_INCHES = 4.0
 
 
 def new_figure(width, height):
@@ -151,6 +154,126 @@ def attention_heatmaps(backbone, preprocessor, text, layers=None, heads=None, pa
     for axes in grid[:, 0]:
         axes.set_ylabel("attending token (query)")
     figure.colorbar(image, ax=grid, label="attention probability", shrink=0.8)
+    return _finish(figure, path)
+
+
+def attention_rollout(layer_scores):
+    """Attention rollout (Abnar & Zuidema, 2020): how much each token's final
+    representation draws on each input token, through every layer.
+
+    Each layer's heads are averaged, the identity is added (the residual connection carries
+    a token's own representation past attention) and rows renormalised; the layers are then
+    multiplied, input side first: `rollout = A_L @ ... @ A_2 @ A_1`.
+
+    Args:
+        layer_scores: one `(batch, heads, tokens, keys)` array per layer, input side first
+            (`backbone.attention_scores(...)`). Keys beyond `tokens` (prefix tuning's
+            learned positions, which come first) are left out.
+
+    Returns:
+        A float64 array `(batch, tokens, tokens)`; each row sums to 1.
+
+    Example: attention that stays on each token leaves every token its own.
+    >>> identity = np.eye(3)[None, None]
+    >>> attention_rollout([identity, identity])[0]
+    array([[1., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 1.]])
+    >>> attend_last = np.zeros((1, 1, 3, 3)); attend_last[..., 2] = 1.0
+    >>> attention_rollout([attend_last])[0, 0].tolist()
+    [0.5, 0.0, 0.5]
+    """
+    rollout = None
+    for scores in layer_scores:
+        scores = np.asarray(scores, "float64")
+        tokens = scores.shape[-2]
+        mixed = scores[..., -tokens:].mean(axis=1) + np.eye(tokens)
+        mixed /= mixed.sum(axis=-1, keepdims=True)
+        rollout = mixed if rollout is None else mixed @ rollout
+    if rollout is None:
+        raise ValueError("`layer_scores` is empty; attention rollout needs at least one layer.")
+    return rollout
+
+
+def class_token_map(rollout, grid_shape, image_size):
+    """The class token's row of an attention rollout over the patch tokens, as an image.
+
+    Args:
+        rollout: `(batch, 1 + patches, 1 + patches)`, the class token first and the patches
+            in row-major order (`attention_rollout` of a ViT).
+        grid_shape: `(rows, columns)` of patches.
+        image_size: `(height, width)` to upsample to; each pixel takes the value of the patch
+            over it (nearest neighbour), so a patch's share stays visible as a block.
+
+    Returns:
+        A float array `(batch, height, width)`.
+
+    Example:
+    >>> rollout = np.zeros((1, 5, 5)); rollout[0, 0, 1:] = [0.1, 0.2, 0.3, 0.4]
+    >>> class_token_map(rollout, (2, 2), (4, 4))[0]
+    array([[0.1, 0.1, 0.2, 0.2],
+           [0.1, 0.1, 0.2, 0.2],
+           [0.3, 0.3, 0.4, 0.4],
+           [0.3, 0.3, 0.4, 0.4]])
+    """
+    rows, columns = grid_shape
+    patches = np.asarray(rollout)[:, 0, 1:]
+    if patches.shape[-1] != rows * columns:
+        raise ValueError(f"The rollout has {patches.shape[-1]} patch tokens; a {rows}x{columns} "
+                         "patch grid needs one per patch.")
+    grid = patches.reshape(-1, rows, columns)
+    height, width = image_size
+    return grid[:, np.arange(height) * rows // height][:, :, np.arange(width) * columns // width]
+
+
+def patch_grid_shape(backbone):
+    """`(rows, columns)` of patches of a ViT backbone (a trailing partial patch is dropped)."""
+    image_size = as_pair(backbone.image_size, "image_size")
+    patch_size = as_pair(backbone.patch_size, "patch_size")
+    return tuple(size // patch for size, patch in zip(image_size, patch_size))
+
+
+def attention_rollout_overlay(backbone, images, pixels, title=None, path=None):
+    """The attention rollout of one image through a ViT backbone, drawn over the image.
+
+    Two panels, each 4 inches square: the image, then the image with the class token's
+    rollout over the patches (`class_token_map`) laid over it, with a colour bar.
+
+    Args:
+        backbone: a `ViTBackbone` (anything with `attention_scores`, `image_size` and
+            `patch_size`).
+        images: the model's input for the image, `(1, height, width, 3)`, normalised as
+            the model was trained.
+        pixels: the same image for display, `(height, width, 3)` in [0, 1].
+        title: the figure's title (e.g. the predicted label).
+        path: also write the figure there (see `save_figure`).
+
+    Returns:
+        The matplotlib Figure; its second panel holds the map as its second image.
+
+    Example:
+    >>> from keras_mapping.models import ViTBackbone
+    >>> backbone = ViTBackbone(image_size=16, patch_size=4, num_layers=1, num_heads=2,
+    ...                        hidden_dim=16, intermediate_dim=32)
+    >>> pixels = np.zeros((16, 16, 3), "float32")
+    >>> figure = attention_rollout_overlay(backbone, pixels[None] * 2 - 1, pixels, "black")
+    >>> figure.axes[1].images[1].get_array().shape
+    (16, 16)
+    """
+    scores = [ops.convert_to_numpy(layer) for layer in backbone.attention_scores(images)]
+    heat = class_token_map(attention_rollout(scores), patch_grid_shape(backbone),
+                           np.shape(pixels)[:2])[0]
+    figure = new_figure(2 * ROLLOUT_PANEL_INCHES + 1.0, ROLLOUT_PANEL_INCHES + 0.5)
+    image_axes, overlay_axes = figure.subplots(1, 2)
+    for axes in (image_axes, overlay_axes):
+        axes.imshow(pixels)
+        axes.set_axis_off()
+    overlay = overlay_axes.imshow(heat, cmap="inferno", alpha=0.6)
+    image_axes.set_title("image")
+    overlay_axes.set_title("attention rollout of the class token")
+    figure.colorbar(overlay, ax=overlay_axes, label="share of the class token", shrink=0.8)
+    if title:
+        figure.suptitle(title)
     return _finish(figure, path)
 
 

@@ -42,6 +42,7 @@ def expected_counts():
                      {"lora_targets": LORA_TARGETS}),
         "adapter": (LAYERS * (adapter + 4 * HIDDEN) + 2 * HIDDEN + HEAD, {}),
         "prefix": (LAYERS * 2 * 16 * HIDDEN + HEAD, {}),
+        "linear-probe": (HEAD, {}),
     }
 
 

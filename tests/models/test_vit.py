@@ -61,8 +61,9 @@ def test_named_architectures(name):
     backbone = ViTBackbone.from_architecture(name, image_size=32, num_layers=1)
     assert (backbone.hidden_dim, backbone.num_heads, backbone.intermediate_dim,
             backbone.patch_size) == (expected["hidden_dim"], expected["num_heads"],
-                                     expected["intermediate_dim"], 16)
-    assert VIT_ARCHITECTURES[name]["num_layers"] == 12
+                                     expected["intermediate_dim"],
+                                     4 if name == "vit_cifar" else 16)
+    assert VIT_ARCHITECTURES[name]["num_layers"] == (6 if name == "vit_cifar" else 12)
 
 
 def test_vit_base_parameter_count():

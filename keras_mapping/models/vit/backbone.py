@@ -116,8 +116,8 @@ class ViTBackbone(ImageBackbone):
         """A randomly initialized backbone of a named architecture.
 
         Args:
-            name: "vit_tiny", "vit_small" or "vit_base" (see `vit.ARCHITECTURES`); 224x224
-                images in 16x16 patches unless overridden.
+            name: "vit_tiny", "vit_small" or "vit_base" (224x224 images in 16x16 patches
+                unless overridden), or "vit_cifar" (32x32 in 4x4); see `vit.ARCHITECTURES`.
             **overrides: constructor arguments to change, e.g. `image_size`.
 
         Example:

@@ -1,0 +1,129 @@
+"""The CIFAR-10 transfer experiment (issue 18): does pretraining on one set of classes, or on
+unlabelled images, help a new task that has 100 labelled images per class?
+
+Usage (from the repository root, after `make setup`):
+
+    .venv/bin/python bench/cifar_transfer.py [--models resnet20,vit_cifar]
+        [--rows scratch,supervised_probe,supervised_full,ssl_probe,ssl_full]
+        [--work /tmp/cifar_bench] [--extra-flags "..."]
+
+Splits (bench/cifar_folders.py, seeded): source = airplane, automobile, bird, cat, deer (all
+25,000 training images); target = dog, frog, horse, ship, truck, 100 training images per class
+(and 50 others per class as the validation split that keeps the best weights), evaluated on
+their 5,000 test images. Every step is one `keras-mapping` command with default settings:
+- source pretraining: `finetune --preset MODEL --dataset WORK/source` (supervised), or
+  `pretrain-images --preset MODEL --images WORK/unlabeled` (contrastive, all 50,000 training
+  images, labels unused);
+- target rows: `finetune --dataset WORK/target` from the architecture (scratch) or from the
+  pretraining's directory (`--preset DIR`), with `--method full` or `--method linear-probe`
+  (the backbone frozen), then `evaluate --split test`.
+A pretraining step runs once and is reused by the rows that start from it (kept in WORK).
+CPU seconds are the user + system time of each command's process; each row lists its
+target's and, separately, its pretraining's.
+"""
+
+import argparse
+import json
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cifar_folders import build, default_tar
+from glue_pairs import cpu_description
+from results_table import record_result, shown_command
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
+# row: (pretraining step or None, target method)
+ROWS = {"scratch": (None, "full"),
+        "supervised_probe": ("supervised", "linear-probe"),
+        "supervised_full": ("supervised", "full"),
+        "ssl_probe": ("ssl", "linear-probe"),
+        "ssl_full": ("ssl", "full")}
+COLUMNS = ("part", "model", "pretraining", "target_method", "target_test_accuracy",
+           "target_cpu_seconds", "target_wall_seconds", "pretraining_cpu_seconds",
+           "pretraining_wall_seconds", "pretraining_metric", "target_command", "cpu",
+           "measured_at")
+
+
+def timed(command):
+    """Runs a command; returns (wall seconds, CPU seconds of the child, last output line)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.time()
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    wall = time.time() - started
+    if completed.returncode:
+        raise SystemExit(f"{shlex.join(command)} failed:\n{completed.stderr[-3000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, completed.stdout.strip().splitlines()[-1]
+
+
+def pretraining(model, kind, work, extra_flags):
+    """Runs (once) and describes the `kind` pretraining of `model`: its directory, times
+    and headline metric, cached in DIR/bench_step.json."""
+    out = work / "runs" / f"{model}_{kind}"
+    record = out / "bench_step.json"
+    if record.exists():
+        return json.loads(record.read_text())
+    if kind == "supervised":
+        command = ["finetune", "--preset", model, "--dataset", str(work / "source")]
+        metric = "accuracy"
+    else:
+        command = ["pretrain-images", "--preset", model, "--images", str(work / "unlabeled")]
+        metric = "retrieval_accuracy"
+    command += ["--out", str(out), "--verbose", "2"] + extra_flags
+    wall, cpu, last = timed(CLI + command)
+    step = {"directory": str(out), "wall": round(wall, 1), "cpu": round(cpu, 1),
+            "metric": f"{metric} {json.loads(last).get(metric, float('nan')):.4f}",
+            "command": shown_command(command)}
+    record.write_text(json.dumps(step, indent=2) + "\n")
+    return step
+
+
+def target_row(model, row, work, extra_flags):
+    kind, method = ROWS[row]
+    start = pretraining(model, kind, work, extra_flags) if kind else None
+    out = work / "runs" / f"{model}_{row}_target"
+    command = ["finetune", "--preset", start["directory"] if start else model,
+               "--dataset", str(work / "target"), "--method", method, "--out", str(out),
+               "--verbose", "2"] + extra_flags
+    shutil.rmtree(out, ignore_errors=True)
+    wall, cpu, _ = timed(CLI + command)
+    _, _, last = timed(CLI + ["evaluate", "--model", str(out), "--dataset",
+                              str(work / "target"), "--split", "test"])
+    return {"part": f"{model}_{row}", "model": model,
+            "pretraining": {None: "none", "supervised": "supervised on source",
+                            "ssl": "contrastive on 50k unlabelled"}[kind],
+            "target_method": method,
+            "target_test_accuracy": round(json.loads(last)["accuracy"], 4),
+            "target_cpu_seconds": round(cpu, 1), "target_wall_seconds": round(wall, 1),
+            "pretraining_cpu_seconds": start["cpu"] if start else 0,
+            "pretraining_wall_seconds": start["wall"] if start else 0,
+            "pretraining_metric": start["metric"] if start else "",
+            "target_command": shown_command(command), "cpu": cpu_description()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="resnet20,vit_cifar")
+    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--work", default="/tmp/cifar_bench")
+    parser.add_argument("--tar", default=None)
+    parser.add_argument("--extra-flags", default="")
+    args = parser.parse_args()
+    work = build(args.work, args.tar or default_tar())
+    extra_flags = shlex.split(args.extra_flags)
+    for model in args.models.split(","):
+        for row in args.rows.split(","):
+            result = target_row(model, row, Path(work), extra_flags)
+            record_result("cifar_transfer", result["part"], result, COLUMNS,
+                          percent_columns=("target_test_accuracy",))
+
+
+if __name__ == "__main__":
+    main()
