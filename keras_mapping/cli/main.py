@@ -76,9 +76,9 @@ def _demo(arguments):
 
 
 def _presets(arguments):
-    from keras_mapping.checkpoints.presets import PRESETS, local_copy
+    from keras_mapping.checkpoints.presets import IMAGE_PRESETS, PRESETS, local_copy
 
-    for name, preset in PRESETS.items():
+    for name, preset in {**PRESETS, **IMAGE_PRESETS}.items():
         local = local_copy(preset)
         where = f"local: {local}" if local else f"hub: {preset.hub_id}"
         print(f"{name:12s} {preset.description}  [{where}]")

@@ -6,6 +6,7 @@ import keras
 
 from keras_mapping.checkpoints import vision_layout
 from keras_mapping.checkpoints.model_dir import PRESET_DIR
+from keras_mapping.checkpoints.presets import IMAGE_PRESETS
 from keras_mapping.models.resnet import RESNET_ARCHITECTURES, ResNetBackbone
 from keras_mapping.models.task import Task, output_layers
 from keras_mapping.models.vit import VIT_ARCHITECTURES, ViTBackbone
@@ -106,15 +107,19 @@ class ImageClassifier(Task):
 def _image_preset_error(preset):
     return ValueError(
         f"--preset {preset!r} is neither an image architecture "
-        f"({', '.join(sorted(IMAGE_ARCHITECTURES))}: random weights) nor a directory "
+        f"({', '.join(sorted(IMAGE_ARCHITECTURES))}: random weights), nor an ImageNet "
+        f"checkpoint name ({', '.join(sorted(IMAGE_PRESETS))}), nor a directory "
         f"holding an image model in the Hugging Face layout ({vision_layout.CONFIG_FILE} with "
         f"model_type 'vit' or 'resnet', and {vision_layout.WEIGHTS_FILE}), nor an image "
         "model directory written by finetune.")
 
 
 def _image_directory(preset):
-    """The Hugging Face-layout directory of `preset`: itself, or the `preset/` folder of
-    an image model directory written by `finetune`."""
+    """The Hugging Face-layout directory of `preset`: a hub download of a name of
+    `IMAGE_PRESETS`, the directory itself, or the `preset/` folder of an image model
+    directory written by `finetune`."""
+    if preset in IMAGE_PRESETS:
+        return vision_layout.resolve_directory(preset)
     directory = Path(str(preset)).expanduser()
     if (directory / PRESET_DIR / vision_layout.CONFIG_FILE).is_file():
         return directory / PRESET_DIR

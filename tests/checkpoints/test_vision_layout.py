@@ -197,3 +197,32 @@ def test_corrupt_weights_file(saved_vit, load):
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ValueError, match="model.safetensors: not a readable safetensors file"):
         load(saved_vit)
+
+
+def test_imagenet_names_resolve_through_the_hub_and_say_what_to_do_offline(
+        vision, monkeypatch):
+    """A checkpoint name downloads its Hugging Face-layout files (here a stand-in hub that
+    serves the fixture), as the BERT presets do; without the network the error says how to
+    pass a directory instead."""
+    import huggingface_hub
+
+    directory, reference = vision
+    asked = []
+
+    def fake_hub(repo_id, allow_patterns):
+        asked.append((repo_id, sorted(allow_patterns)))
+        return str(directory / "vit_tiny_random")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_hub)
+    model = ImageClassifier.from_preset("vit_base_patch16_224")
+    assert asked == [("google/vit-base-patch16-224",
+                      ["config.json", "model.safetensors", "preprocessor_config.json"])]
+    assert max_error(model(reference["images_nhwc"]), reference["vit_logits"]) <= 1e-4
+
+    def offline(repo_id, allow_patterns):
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(FileNotFoundError, match="resnet-50.*Download it where you have "
+                                                "network access and pass its directory"):
+        ResNetBackbone.from_preset("resnet50_imagenet")
