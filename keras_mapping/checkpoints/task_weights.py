@@ -43,7 +43,8 @@ def base_fingerprint(backbone):
 
 
 def save_task_weights(path, model, base_preset, fingerprint, method, peft):
-    """Writes `model`'s trainable variables and the metadata to rebuild it (atomically).
+    """Writes `model`'s trainable variables (and BatchNorm running statistics) and the
+    metadata to rebuild it (atomically).
 
     Args:
         path: destination file.
@@ -53,11 +54,18 @@ def save_task_weights(path, model, base_preset, fingerprint, method, peft):
         method: the fine-tuning method.
         peft: the backbone's `peft` options.
     """
+    # BatchNorm's running statistics are not trainable but change with training (ResNets).
+    statistics = [v for v in model.non_trainable_weights
+                  if v.path.rsplit("/", 1)[-1] in ("moving_mean", "moving_variance")]
     tensors = {v.path: np.asarray(ops.convert_to_numpy(v), "float32")
-               for v in model.trainable_weights}
+               for v in [*model.trainable_weights, *statistics]}
     metadata = {"base_preset": str(base_preset), "base_fingerprint": fingerprint,
                 "method": method, "peft": peft, "task_class": type(model).__name__,
                 "task_config": model.task_config()}
+    if getattr(model.backbone, "checkpoint_family", None) in vision_layout.FAMILIES:
+        size = model.backbone.image_size  # what an image backbone was built for
+        metadata["image_size"] = (None if size is None else
+                                  [size, size] if isinstance(size, int) else list(size))
     write_atomically(path, lambda temporary: save_file(
         tensors, temporary, metadata={METADATA_KEY: json.dumps(metadata)}))
 

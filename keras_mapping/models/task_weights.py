@@ -9,6 +9,7 @@ from keras_mapping import models
 from keras_mapping.checkpoints.task_weights import (assign_task_weights, base_fingerprint,
                                                     read_task_metadata)
 from keras_mapping.models.bert.backbone import BertBackbone
+from keras_mapping.models.image_classifier import IMAGE_ARCHITECTURES, image_backbone
 
 
 def load_task_weights(path, base_preset=None):
@@ -24,7 +25,7 @@ def load_task_weights(path, base_preset=None):
     """
     metadata = read_task_metadata(path)
     base_preset = base_preset or metadata["base_preset"]
-    backbone = BertBackbone.from_preset(base_preset, peft=metadata["peft"])
+    backbone = _base_backbone(path, metadata, base_preset)
     fingerprint = base_fingerprint(backbone)
     if fingerprint != metadata["base_fingerprint"]:
         raise ValueError(
@@ -34,3 +35,16 @@ def load_task_weights(path, base_preset=None):
     # Any task class the models package exports, so new task heads need no change here.
     model = getattr(models, metadata["task_class"])(backbone, **metadata["task_config"])
     return assign_task_weights(model, path)
+
+
+def _base_backbone(path, metadata, base_preset):
+    """The backbone the task weights go on: BERT's, or an image backbone's for
+    `ImageClassifier` weights (whose base must hold trained weights)."""
+    if "image_size" not in metadata:
+        return BertBackbone.from_preset(base_preset, peft=metadata["peft"])
+    if base_preset in IMAGE_ARCHITECTURES:
+        raise ValueError(
+            f"{path}: trained from the random weights of '{base_preset}', which cannot be "
+            "built again; load the model directory instead.")
+    size = metadata["image_size"] or (None, None)  # None: a ResNet built for any size
+    return image_backbone(base_preset, size, peft=metadata["peft"])

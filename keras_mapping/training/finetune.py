@@ -103,11 +103,14 @@ class FinetuneConfig(Recipe):
             count them in the output, instead of stopping with their names.
         epochs: passes over the training data; fractions allowed (0.5 = half an epoch).
             None takes the method's default (`METHOD_RECIPES`: 2.5 for full fine-tuning,
-            4 for the parameter-efficient methods; `SMALL_DATA_RECIPE` on small data).
+            4 for the parameter-efficient methods; `SMALL_DATA_RECIPE` on small data;
+            images: 10 to 100 by the data's size, `ImageClassificationTask.recipe_defaults`).
         batch_size: examples per step and replica (the global batch is this times the
-            number of replicas); None: 128, or `SMALL_DATA_RECIPE`'s on small data.
+            number of replicas); None: 128, or `SMALL_DATA_RECIPE`'s on small data (images:
+            32 below 5,000 images).
         learning_rate: peak learning rate; None takes the method's default
-            (`METHOD_RECIPES`: 2e-4 for full fine-tuning, 1e-3 to 1e-2 for the others).
+            (`METHOD_RECIPES`: 2e-4 for full fine-tuning, 1e-3 to 1e-2 for the others;
+            images, full training: 1e-3 from random weights, 5e-4 from trained ones).
         max_length: longest packed sequence; batches pad only to their longest member.
             None: the task's (64 for one text, 128 for text pairs and tagged sentences).
         warmup_ratio: fraction of steps warming up linearly from 0.
@@ -126,8 +129,9 @@ class FinetuneConfig(Recipe):
         method: what trains: "full" (every weight the freezing flags leave), or a
             parameter-efficient method that trains only small added pieces: "adapter"
             (bottleneck adapters), "lora" (low-rank updates of projections, merged into them
-            when saved), "prefix" (learned attention prefixes) or "bitfit" (biases only);
-            see `keras_mapping.models.peft`. The run also writes `task_weights.safetensors`
+            when saved), "prefix" (learned attention prefixes), "bitfit" (biases only) or
+            "linear-probe" (the task head only, the backbone frozen whole, BatchNorm
+            statistics included); see `keras_mapping.models.peft`. The run also writes `task_weights.safetensors`
             with only the trained weights.
         lora_rank: rank of the LoRA updates.
         lora_alpha: LoRA scale numerator (updates are scaled by `lora_alpha / lora_rank`).

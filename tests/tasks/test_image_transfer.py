@@ -155,3 +155,22 @@ def test_unlabeled_image_errors_name_the_folder_or_file(tmp_path):
     with pytest.raises(ValueError, match="broken.jpg"):
         unlabeled_images(tmp_path / "empty")
     assert len(unlabeled_images(tmp_path / "empty", on_bad_image="skip").skipped) == 1
+
+
+def test_task_weights_of_a_fine_tuned_resnet_rebuild_it_with_its_batchnorm_statistics(
+        images, tmp_path, capsys):
+    from keras_mapping.checkpoints.task_weights import TASK_WEIGHTS_FILE
+    from keras_mapping.models.task_weights import load_task_weights
+
+    source = tmp_path / "source"
+    cli_json(capsys, "finetune", "--preset", "resnet20", "--dataset", images, "--out", source,
+             *TINY)
+    with pytest.raises(ValueError, match="random weights of 'resnet20'.*model directory"):
+        load_task_weights(source / TASK_WEIGHTS_FILE)
+    target = tmp_path / "target"
+    cli_json(capsys, "finetune", "--preset", source, "--dataset", images, "--out", target,
+             *TINY)
+    pixels = np.random.default_rng(3).random((2, 16, 16, 3), dtype="float32")
+    rebuilt = load_task_weights(target / TASK_WEIGHTS_FILE)
+    saved = load_model_directory(target).model
+    np.testing.assert_allclose(rebuilt(pixels), saved(pixels), atol=1e-5)

@@ -97,7 +97,8 @@ def test_cli_leaves_the_method_defaults_to_the_recipe(method):
     from keras_mapping.cli.main import _config, build_parser
     from keras_mapping.training.finetune import METHOD_RECIPES
 
-    task = SimpleNamespace(pairs=False, name="classification", default_max_length=64)
+    task = SimpleNamespace(pairs=False, name="classification", default_max_length=64,
+                           recipe_defaults=lambda *_: {})
     arguments = build_parser().parse_args(["finetune", "--method", method])
     # Resolved against a large training split (SST-2's size), where the method recipe holds.
     config = _config(FinetuneConfig, arguments).resolved(task, 67_349, positions=512)
@@ -110,10 +111,26 @@ def test_cli_leaves_the_method_defaults_to_the_recipe(method):
     assert (overridden.learning_rate, overridden.epochs) == (3e-4, 1.0)
 
 
+def test_image_tasks_resolve_their_own_recipe():
+    from keras_mapping.tasks.image_classification import ImageClassificationTask
+
+    task = ImageClassificationTask(["cat", "dog"], (32, 32))
+    scratch = FinetuneConfig(preset="resnet20").resolved(task, 500, positions=None)
+    assert (scratch.epochs, scratch.batch_size, scratch.learning_rate) == (100.0, 32, 1e-3)
+    assert scratch.max_length is None
+    pretrained = FinetuneConfig(preset="some/dir").resolved(task, 25_000, positions=None)
+    assert (pretrained.epochs, pretrained.batch_size, pretrained.learning_rate) == (
+        5.0, 128, 5e-4)
+    probe = FinetuneConfig(preset="some/dir", method="linear-probe", epochs=3.0)
+    assert (probe.resolved(task, 500, None).epochs,
+            probe.resolved(task, 500, None).learning_rate) == (3.0, 1e-2)
+
+
 def test_small_data_and_pairs_resolve_their_own_defaults():
     from keras_mapping.training.finetune import SMALL_DATA_RECIPE
 
-    pairs = SimpleNamespace(pairs=True, name="classification", default_max_length=128)
+    pairs = SimpleNamespace(pairs=True, name="classification", default_max_length=128,
+                            recipe_defaults=lambda *_: {})
     config = FinetuneConfig().resolved(pairs, 2_490, positions=512)
     assert config.max_length == 128
     assert (config.batch_size, config.epochs, config.learning_rate) == (
