@@ -8,7 +8,13 @@ Importing the package registers every layer, model and tokenizer with Keras, so
 `keras.saving.load_model` reads `.keras` files written by keras_mapping.
 """
 
-from keras_mapping import models, tokenizers  # noqa: F401  (registers serializables)
-from keras_mapping.data import images  # noqa: F401  (registers ImagePreprocessor)
+# Before the first TensorFlow import below: quiets TensorFlow's start-up lines when this
+# process is the `keras-mapping` command (the module imports no TensorFlow itself).
+from keras_mapping.cli import startup as _startup
+
+_startup.quiet_startup()
+
+from keras_mapping import models, tokenizers  # noqa: E402, F401  (registers serializables)
+from keras_mapping.data import images  # noqa: E402, F401  (registers ImagePreprocessor)
 
 __version__ = "0.1.0"

@@ -290,6 +290,8 @@ def build_parser():
 
 
 def main(argv=None):
+    # The quiet TensorFlow start-up of the command happens earlier, in `import keras_mapping`
+    # (keras_mapping/cli/startup.py): the package imports TensorFlow before this module runs.
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     arguments = build_parser().parse_args(argv)

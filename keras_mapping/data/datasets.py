@@ -6,6 +6,9 @@ split's label vocabulary, so ids mean the same thing in all of them.
 """
 
 import os
+import socket
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +27,24 @@ class KnownDataset:
         label_names: names per label id, used for the local files too.
         validation_split: the TFDS split read as "validation" while the builder's split list
             is unknown (a dataset not prepared yet reports none).
+        download_url: where TFDS downloads it from, when its builder config does not say
+            (GLUE's configs have a `data_url`).
     """
 
     text_column: str
     label_names: tuple[str, ...] | None = None
     validation_split: str = "validation"
+    download_url: str | None = None
 
 
 KNOWN_DATASETS = {
     "glue/sst2": KnownDataset("sentence", label_names=("negative", "positive")),
-    "imdb_reviews": KnownDataset("text", validation_split="test"),
+    "imdb_reviews": KnownDataset(
+        "text", validation_split="test",
+        download_url="http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"),
 }
+SST2_LAYOUT = ("sst2/train.tsv and sst2/validation.tsv (GLUE's SST-2 files: a header line "
+               "'sentence<TAB>label', then a sentence and its 0/1 label per line)")
 # Short names read from `{data dir}/{name}/{split}.tsv` when present, else from TFDS.
 LOCAL_DATASETS = {"sst2": "glue/sst2"}
 
@@ -70,14 +80,54 @@ def _unknown_dataset(name, error):
         f"TFDS says: {tfds_says}")
 
 
-def _tfds_reader(name, text_column, label_column, data_dir, max_examples):
-    """Returns `read(split, vocabulary)` for the TFDS dataset `name`, prepared in `data_dir`."""
+def _unreachable(url, timeout=3.0):
+    """Why `url`'s host (or the proxy the environment sets for it) takes no connection within
+    `timeout` seconds, or None when it does."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname):
+        parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    try:
+        socket.create_connection(address, timeout=timeout).close()
+    except OSError as error:
+        return f"{address[0]}:{address[1]} is unreachable ({type(error).__name__}: {error})"
+    return None
+
+
+def _check_downloadable(name, builder, known, missing_local):
+    """Fails at once, with what is missing and how to provide it, when TFDS would have to
+    download `name` and cannot reach its source: TFDS itself retries ten times with back-off,
+    minutes, before giving up offline. A source we do not know is left to TFDS."""
+    url = (getattr(builder.builder_config, "data_url", None)
+           or (known.download_url if known else None))
+    problem = _unreachable(url) if url else None
+    if problem is None:
+        return
+    local = (f"{missing_local}. " if missing_local else "")
+    provide = (f"point --data-dir (data_dir=) or ${DATA_DIR_VARIABLE} at a folder holding "
+               f"{SST2_LAYOUT}, or " if missing_local else
+               "read local files instead (a folder of train/validation files), or ")
+    raise FileNotFoundError(
+        f"{local}TFDS's {name!r} is not prepared in {builder.data_dir}, and downloading it "
+        f"from {url} fails: {problem}. To provide the data, {provide}run where the network "
+        f"reaches that host, so that TFDS downloads and prepares it (or prepare it elsewhere "
+        f"and copy TFDS's data folder here, passing it as --data-dir or data_dir=).")
+
+
+def _tfds_reader(name, text_column, label_column, data_dir, max_examples, missing_local=None):
+    """Returns `read(split, vocabulary)` for the TFDS dataset `name`, prepared in `data_dir`;
+    `missing_local` says which local copy was looked for first, if any."""
     import tensorflow_datasets as tfds
 
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except (ValueError, AssertionError) as error:  # TFDS's unknown name, config or version
         raise _unknown_dataset(name, error) from None
+    known = KNOWN_DATASETS.get(name)
+    # (is_prepared() warns about a folder that does not exist yet.)
+    if not (builder.data_path.exists() and builder.is_prepared()):
+        _check_downloadable(name, builder, known, missing_local)
     try:
         builder.download_and_prepare()
     except Exception as error:  # network, disk and missing-package failures get one advice
@@ -86,7 +136,6 @@ def _tfds_reader(name, text_column, label_column, data_dir, max_examples):
             f"({type(error).__name__}: {error}). Prepare it where you have network access and "
             "pass data_dir=, or read local files instead (a folder of train/validation files, "
             f"or ${DATA_DIR_VARIABLE}/sst2/*.tsv for 'sst2').") from error
-    known = KNOWN_DATASETS.get(name)
     features = builder.info.features
     candidates = ([text_column] if text_column else [known.text_column] if known
                   else ["sentence", "text"])
@@ -128,8 +177,11 @@ def _local_or_tfds_reader(name, text_column, label_column, data_dir, max_example
             return read_table(path, text_column, label_column, label_vocabulary=vocabulary,
                               on_bad_bytes=on_bad_bytes)
         if tfds_read is None:
+            missing = (f"No local copy of {name!r}: {path} does not exist" if path else
+                       f"No local copy of {name!r}: neither --data-dir (data_dir=) nor "
+                       f"${DATA_DIR_VARIABLE} is set")
             tfds_read = _tfds_reader(LOCAL_DATASETS[name], text_column, label_column, data_dir,
-                                     max_examples)
+                                     max_examples, missing_local=missing)
         return tfds_read(split, vocabulary)
 
     return read

@@ -1,6 +1,6 @@
 import pytest
 
-from keras_mapping.data import load_splits
+from keras_mapping.data import datasets, load_splits
 from keras_mapping.data.datasets import DATA_DIR_VARIABLE, KNOWN_DATASETS, choose_tfds_split
 
 tfds = pytest.importorskip("tensorflow_datasets")
@@ -8,6 +8,14 @@ tf = pytest.importorskip("tensorflow")
 
 TRAIN_TSV = "sentence\tlabel\nit 's \"good\"\t1\nbad\t0\nfine\t1\n"
 VALIDATION_TSV = "sentence\tlabel\nmeh\t0\n"
+
+
+@pytest.fixture(autouse=True)
+def reachable_sources(monkeypatch):
+    """TFDS's download sources answer the reachability probe: the mocked downloads below
+    stand in for the network, which no test here touches (tests/test_cli_first_run.py covers
+    an unreachable source)."""
+    monkeypatch.setattr(datasets, "_unreachable", lambda url, timeout=3.0: None)
 
 
 @pytest.fixture
