@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
 PARTS = {"defaults": [], "30min": ["--epochs", "22"]}
 COLUMNS = ("part", "command", "test_accuracy", "epochs", "batch_size", "learning_rate",
-           "train_seconds", "wall_seconds", "cpu_seconds", "train_images_per_second", "cpu",
+           "train_seconds", "wall_seconds", "cpu_seconds", "train_images_per_second",
            "measured_at")
 
 

@@ -44,10 +44,10 @@ ROWS = {"scratch": (None, "full"),
         "supervised_full": ("supervised", "full"),
         "ssl_probe": ("ssl", "linear-probe"),
         "ssl_full": ("ssl", "full")}
-COLUMNS = ("part", "model", "pretraining", "target_method", "target_test_accuracy",
+# The commands and the CPU are in each row's JSON file (bench/results/cifar_transfer_*.json).
+COLUMNS = ("part", "pretraining", "target_method", "target_test_accuracy",
            "target_cpu_seconds", "target_wall_seconds", "pretraining_cpu_seconds",
-           "pretraining_wall_seconds", "pretraining_metric", "target_command", "cpu",
-           "measured_at")
+           "pretraining_wall_seconds", "pretraining_metric", "measured_at")
 
 
 def timed(command):
