@@ -56,6 +56,16 @@ def _add_config_flags(parser, config_cls):
                             metavar=field.name.upper())
 
 
+def _add_recipe_verb(verbs, name, config_cls, run, help_text):
+    """A training verb: one flag per recipe field, and `--verbose`."""
+    parser = verbs.add_parser(name, help=help_text)
+    _add_config_flags(parser, config_cls)
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
+                        help="Keras progress output: 0 none, 1 bar, 2 a line per round.")
+    parser.set_defaults(run=run)
+    return parser
+
+
 def _add_inference_flags(parser):
     from keras_mapping.training.distribute import FIT_STRATEGIES
 
@@ -168,11 +178,13 @@ def _predict(arguments):
 
 
 def _export(arguments):
-    from keras_mapping.export import export_model
+    from keras_mapping.export import artifact_bytes, export_model
 
+    quantize = None if arguments.quantize == "none" else arguments.quantize
     artifact = export_model(arguments.model, arguments.out, format=arguments.format,
-                            overwrite=arguments.overwrite)
-    print(json.dumps({"format": arguments.format, "artifact": str(artifact)}))
+                            overwrite=arguments.overwrite, quantize=quantize)
+    print(json.dumps({"format": arguments.format, "quantization": quantize,
+                      "artifact": str(artifact), "artifact_bytes": artifact_bytes(artifact)}))
 
 
 def _add_model_verbs(verbs):
@@ -222,11 +234,17 @@ def _add_model_verbs(verbs):
                         "(default: %(default)s).")
     export.add_argument("--overwrite", action="store_true",
                         help="Replace an existing export directory.")
+    export.add_argument("--quantize", default="none", choices=("none", "int8", "float16"),
+                        help="Post-training quantization (default: %(default)s). tflite: "
+                             "int8 (dynamic range: int8 weights, int8 matmuls) or float16 "
+                             "(float16 weights); savedmodel: int8 (Keras' model.quantize, "
+                             "text models except token classification); keras: none.")
     export.set_defaults(run=_export)
 
 
 def build_parser():
     from keras_mapping.training.finetune import FinetuneConfig
+    from keras_mapping.training.image_pretrain import ImagePretrainConfig
     from keras_mapping.training.pretrain import PretrainConfig
 
     parser = argparse.ArgumentParser(
@@ -249,37 +267,21 @@ def build_parser():
     presets = verbs.add_parser("presets", help="List named presets and where their files are.")
     presets.set_defaults(run=_presets)
 
-    finetune = verbs.add_parser(
-        "finetune", help="Fine-tune a preset for a text task (classification of texts or "
-                         "text pairs, regression, multi-label, token classification) or an "
-                         "image task (image folders); writes a model directory and prints "
-                         "its validation metrics as JSON.")
-    _add_config_flags(finetune, FinetuneConfig)
-    finetune.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                          help="Keras progress output: 0 none, 1 bar, 2 a line per round.")
-    finetune.set_defaults(run=_finetune)
-
-    pretrain = verbs.add_parser(
-        "pretrain", help="Pretrain (masked LM, optionally with next-sentence prediction) on "
-                         "unlabeled text; writes a BERT-layout preset directory that "
-                         "finetune --preset reads, and prints held-out metrics as JSON.")
-    _add_config_flags(pretrain, PretrainConfig)
-    pretrain.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                          help="Keras progress output: 0 none, 1 bar, 2 a line per round.")
-    pretrain.set_defaults(run=_pretrain)
-
-    from keras_mapping.training.image_pretrain import ImagePretrainConfig
-
-    pretrain_images = verbs.add_parser(
-        "pretrain-images", help="Pretrain an image backbone on unlabelled images (SimCLR: "
-                                "two augmented views of each image, the rest of the batch as "
-                                "negatives); writes a Hugging Face-layout directory that "
-                                "finetune --preset reads, and prints held-out metrics as JSON.")
-    _add_config_flags(pretrain_images, ImagePretrainConfig)
-    pretrain_images.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                                 help="Keras progress output: 0 none, 1 bar, 2 a line per "
-                                      "round.")
-    pretrain_images.set_defaults(run=_pretrain_images)
+    _add_recipe_verb(
+        verbs, "finetune", FinetuneConfig, _finetune,
+        "Fine-tune a preset for a text task (classification of texts or text pairs, "
+        "regression, multi-label, token classification) or an image task (image folders); "
+        "writes a model directory and prints its validation metrics as JSON.")
+    _add_recipe_verb(
+        verbs, "pretrain", PretrainConfig, _pretrain,
+        "Pretrain (masked LM, optionally with next-sentence prediction) on unlabeled text; "
+        "writes a BERT-layout preset directory that finetune --preset reads, and prints "
+        "held-out metrics as JSON.")
+    _add_recipe_verb(
+        verbs, "pretrain-images", ImagePretrainConfig, _pretrain_images,
+        "Pretrain an image backbone on unlabelled images (SimCLR: two augmented views of "
+        "each image, the rest of the batch as negatives); writes a Hugging Face-layout "
+        "directory that finetune --preset reads, and prints held-out metrics as JSON.")
 
     _add_model_verbs(verbs)
 

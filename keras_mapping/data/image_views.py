@@ -12,7 +12,8 @@ from pathlib import Path
 import tensorflow as tf
 
 from keras_mapping.data.images import (IMAGE_EXTENSIONS, check_bad_image_action,
-                                       checked_image_files, decode_and_resize, normalize)
+                                       checked_image_files, decode_and_resize, normalize,
+                                       numbered_files)
 from keras_mapping.data.pipelines import pipeline_options
 
 CROP_AREA = (0.2, 1.0)
@@ -107,14 +108,10 @@ def contrastive_image_dataset(files, image_size, batch_size, mean, std, shuffle=
         raise ValueError(f"`batch_size` must be at least 2 (the negatives are the rest of "
                          f"the batch), got {batch_size}.")
     image_size = tuple(image_size)
-    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(files.paths, tf.string))
-    if shuffle:
-        dataset = dataset.shuffle(max(len(files), 1), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    base_seed = tf.constant(0 if seed is None else seed, tf.int64)
+    dataset, base_seed = numbered_files(files, shuffle, seed, repeat)
 
-    def views(index, path):
+    def views(index, path_and_target):
+        path, _ = path_and_target
         image = decode_and_resize(tf.io.read_file(path), image_size)
         first, second = tf.unstack(tf.random.experimental.stateless_split(
             tf.stack([base_seed, index]), 2))
@@ -125,6 +122,6 @@ def contrastive_image_dataset(files, image_size, batch_size, mean, std, shuffle=
         positions = tf.range(tf.shape(batch["view_1"])[0], dtype=tf.int32)
         return batch, tf.concat([positions, positions], axis=0)
 
-    dataset = dataset.enumerate().map(views, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(views, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=True).map(with_targets)
     return dataset.with_options(pipeline_options(deterministic)).prefetch(tf.data.AUTOTUNE)

@@ -127,6 +127,20 @@ def augment(image, seed, crop_padding, flip):
     return image
 
 
+def numbered_files(files, shuffle=False, seed=None, repeat=False):
+    """`(dataset of (position in the stream, (path, class id)), the int64 base seed)` of
+    `ImageFiles`, shuffled each pass with `seed` and repeated as asked: each image's random
+    augmentation is drawn from the base seed and its position, so the same seed gives the
+    same pixels however many threads decode them."""
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(files.paths, tf.string), tf.constant(files.targets, tf.int32)))
+    if shuffle:
+        dataset = dataset.shuffle(max(len(files), 1), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset.enumerate(), tf.constant(0 if seed is None else seed, tf.int64)
+
+
 def image_dataset(files, image_size, batch_size, mean=DEFAULT_MEAN, std=DEFAULT_STD,
                   shuffle=False, seed=None, repeat=False, augmentation=None,
                   deterministic=None):
@@ -158,13 +172,7 @@ def image_dataset(files, image_size, batch_size, mean=DEFAULT_MEAN, std=DEFAULT_
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be at least 1, got {batch_size}.")
     image_size = tuple(image_size)
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(files.paths, tf.string), tf.constant(files.targets, tf.int32)))
-    if shuffle:
-        dataset = dataset.shuffle(max(len(files), 1), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    base_seed = tf.constant(0 if seed is None else seed, tf.int64)
+    dataset, base_seed = numbered_files(files, shuffle, seed, repeat)
 
     def load(index, path_and_target):
         path, target = path_and_target
@@ -173,7 +181,7 @@ def image_dataset(files, image_size, batch_size, mean=DEFAULT_MEAN, std=DEFAULT_
             image = augment(image, tf.stack([base_seed, index]), **augmentation)
         return normalize(image, mean, std), target
 
-    dataset = dataset.enumerate().map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size).with_options(pipeline_options(deterministic)).prefetch(
         tf.data.AUTOTUNE)
 

@@ -23,6 +23,8 @@ Signatures:
   Only `tensorflow` is needed to load it.
 """
 
+import warnings
+
 import tensorflow as tf
 
 from keras_mapping.data.images import images_from_bytes, normalize
@@ -119,9 +121,20 @@ class TaggingServer(tf.Module):
                           self.tag_names)
 
 
-def write_saved_model(bundle, directory):
+def write_saved_model(bundle, directory, quantize=None):
     """Writes the SavedModel of `bundle` to `directory` (its signatures in the module
-    docstring)."""
+    docstring). `quantize="int8"` first applies Keras' own `model.quantize("int8")` to the
+    bundle's model (int8 weights of its Dense, EinsumDense and Embedding layers, with float
+    scales; their matmuls run in int8 on activations quantized on the fly); the signatures
+    stay the same."""
+    if quantize is not None:
+        if quantize != "int8":
+            raise ValueError(f"a SavedModel takes `quantize` None or 'int8', got "
+                             f"{quantize!r}.")
+        with warnings.catch_warnings():
+            # One warning per layer kind without int8 weights (LayerNormalization, ...).
+            warnings.filterwarnings("ignore", "Layer .* does not have a `quantize` method")
+            bundle.model.quantize("int8")
     if bundle.task.modality == "image":
         server = ImageServer(bundle)
         tf.saved_model.save(server, str(directory), signatures={

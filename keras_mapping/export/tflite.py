@@ -121,14 +121,28 @@ def _serving_module(bundle):
     return module, module.serve_pair if bundle.task.pairs else module.serve_text
 
 
-def write_tflite(bundle, path):
+QUANTIZATIONS = ("int8", "float16")
+
+
+def write_tflite(bundle, path, quantize=None):
     """Converts `bundle` to a `.tflite` file at `path` (written atomically), with one
     signature, "serving_default", named inputs (`text`, and `text_pair` for pair models;
     `images` for image models) and the task's numeric outputs by name.
 
+    `quantize` (None, or one of `QUANTIZATIONS`) applies the converter's post-training
+    quantization to the frozen weights; inputs, outputs and the signature stay the same:
+    "int8" is dynamic-range quantization (weights stored as int8, with float scales;
+    matmuls run in int8 on activations quantized on the fly, everything else in float32),
+    "float16" stores the weights as float16 (dequantized to float32 for computation on
+    CPU).
+
     Raises:
-        ValueError: the tokenizer's normalization has no TFLite equivalent.
+        ValueError: the tokenizer's normalization has no TFLite equivalent, or an unknown
+            `quantize`.
     """
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ValueError(f"`quantize` must be None or one of {QUANTIZATIONS}, got "
+                         f"{quantize!r}.")
     module, serve = _serving_module(bundle)  # noqa: F841  (kept alive while tracing)
     concrete = serve.get_concrete_function()
     # Frozen here: left to the converter, the same graph computed NaNs in the interpreter.
@@ -147,6 +161,10 @@ def write_tflite(bundle, path):
         [named.get_concrete_function()], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = True  # the tensorflow-text ops, which have TFLite kernels
+    if quantize is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
     content = converter.convert()
     write_atomically(path, lambda temporary: open(temporary, "wb").write(content))
 

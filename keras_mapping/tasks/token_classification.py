@@ -128,6 +128,10 @@ class TokenClassificationTask:
                                boundaries=length_buckets(max_length, buckets),
                                deterministic=deterministic)
 
+    def recipe_defaults(self, train_examples, method, pretrained):
+        """None of its own: the text recipes of `keras_mapping.training.finetune`."""
+        return {}
+
     def truncated(self, examples, tokenizer, max_length):
         """Always 0: long sentences are windowed, not cut."""
         return 0

@@ -235,9 +235,7 @@ class FinetuneConfig(Recipe):
             "threshold": 0 < self.threshold < 1,
             "image_size": self.image_size is None or self.image_size >= 1,
         }
-        for name, valid in checks.items():
-            if not valid:
-                raise ValueError(f"Invalid `{name}`: {getattr(self, name)!r}.")
+        self.refuse_invalid(checks)
         self.data_options()  # checks the task and column settings
         if self.pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {self.pooling!r}.")

@@ -99,11 +99,7 @@ class ImagePretrainConfig(Recipe):
                     "preset": f"one of {sorted(IMAGE_ARCHITECTURES)}",
                     "precision": f"one of {PRECISIONS}",
                     "strategy": f"one of {FIT_STRATEGIES}"}
-        for name, valid in checks.items():
-            if not valid:
-                raise ValueError(f"Invalid `{name}`: {getattr(self, name)!r}"
-                                 + (f"; expected {expected[name]}." if name in expected
-                                    else "."))
+        self.refuse_invalid(checks, expected)
 
 
 def split_images(files, share, seed, batch_size):

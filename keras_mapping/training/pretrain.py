@@ -147,11 +147,7 @@ class PretrainConfig(Recipe):
             "on_bad_bytes": f"one of {BAD_BYTES}",
             "strategy": f"one of {FIT_STRATEGIES}",
         }
-        for name, valid in checks.items():
-            if not valid:
-                raise ValueError(f"Invalid `{name}`: {getattr(self, name)!r}"
-                                 + (f"; expected {expected[name]}." if name in expected
-                                    else "."))
+        self.refuse_invalid(checks, expected)
 
 
 

@@ -16,6 +16,21 @@ class Recipe:
     def to_dict(self):
         return asdict(self)
 
+    def refuse_invalid(self, checks, expected=None):
+        """Raises ValueError for the first field whose check failed, with its value and,
+        when `expected` says, what it should be.
+
+        Args:
+            checks: `{field name: whether its value is valid}`.
+            expected: `{field name: what a valid value is}`, for the message.
+        """
+        expected = expected or {}
+        for name, valid in checks.items():
+            if not valid:
+                raise ValueError(f"Invalid `{name}`: {getattr(self, name)!r}"
+                                 + (f"; expected {expected[name]}." if name in expected
+                                    else "."))
+
     @classmethod
     def from_dict(cls, values):
         """The recipe from a stored dict; keys this version does not know are ignored."""

@@ -127,7 +127,7 @@ def test_export_errors_name_the_problem(tiny_model_dir, tmp_path, capsys):
 def test_a_failed_export_leaves_nothing_behind(tiny_model_dir, tmp_path, monkeypatch):
     import keras_mapping.export as export
 
-    def fail(bundle, staging, format):
+    def fail(bundle, staging, format, quantize=None):
         (staging / "half_written").write_text("x")
         raise RuntimeError("disk full")
 
