@@ -5,7 +5,7 @@ Usage (from the repository root, after `make setup`):
 
     .venv/bin/python bench/cifar_transfer.py [--models resnet20,vit_cifar]
         [--rows scratch,supervised_probe,supervised_full,ssl_probe,ssl_full]
-        [--work /tmp/cifar_bench] [--extra-flags "..."]
+        [--work /tmp/cifar_bench] [--extra-flags "..."] [--pretrain-flags "..."]
 
 Splits (bench/cifar_folders.py, seeded): source = airplane, automobile, bird, cat, deer (all
 25,000 training images); target = dog, frog, horse, ship, truck, 100 training images per class
@@ -18,6 +18,8 @@ their 5,000 test images. Every step is one `keras-mapping` command with default 
   pretraining's directory (`--preset DIR`), with `--method full` or `--method linear-probe`
   (the backbone frozen), then `evaluate --split test`.
 A pretraining step runs once and is reused by the rows that start from it (kept in WORK).
+`--extra-flags` go to every command, `--pretrain-flags` to the pretraining commands only
+(the rows then say so in their pretraining_command).
 CPU seconds are the user + system time of each command's process; each row lists its
 target's and, separately, its pretraining's.
 """
@@ -63,7 +65,7 @@ def timed(command):
     return wall, cpu, completed.stdout.strip().splitlines()[-1]
 
 
-def pretraining(model, kind, work, extra_flags):
+def pretraining(model, kind, work, extra_flags, pretrain_flags=()):
     """Runs (once) and describes the `kind` pretraining of `model`: its directory, times
     and headline metric, cached in DIR/bench_step.json."""
     out = work / "runs" / f"{model}_{kind}"
@@ -76,7 +78,7 @@ def pretraining(model, kind, work, extra_flags):
     else:
         command = ["pretrain-images", "--preset", model, "--images", str(work / "unlabeled")]
         metric = "retrieval_accuracy"
-    command += ["--out", str(out), "--verbose", "2"] + extra_flags
+    command += ["--out", str(out), "--verbose", "2"] + extra_flags + list(pretrain_flags)
     wall, cpu, last = timed(CLI + command)
     step = {"directory": str(out), "wall": round(wall, 1), "cpu": round(cpu, 1),
             "metric": f"{metric} {json.loads(last).get(metric, float('nan')):.4f}",
@@ -85,9 +87,9 @@ def pretraining(model, kind, work, extra_flags):
     return step
 
 
-def target_row(model, row, work, extra_flags):
+def target_row(model, row, work, extra_flags, pretrain_flags=()):
     kind, method = ROWS[row]
-    start = pretraining(model, kind, work, extra_flags) if kind else None
+    start = pretraining(model, kind, work, extra_flags, pretrain_flags) if kind else None
     out = work / "runs" / f"{model}_{row}_target"
     command = ["finetune", "--preset", start["directory"] if start else model,
                "--dataset", str(work / "target"), "--method", method, "--out", str(out),
@@ -105,7 +107,8 @@ def target_row(model, row, work, extra_flags):
             "pretraining_cpu_seconds": start["cpu"] if start else 0,
             "pretraining_wall_seconds": start["wall"] if start else 0,
             "pretraining_metric": start["metric"] if start else "",
-            "target_command": shown_command(command), "cpu": cpu_description()}
+            "target_command": shown_command(command),
+            "pretraining_command": start["command"] if start else "", "cpu": cpu_description()}
 
 
 def main():
@@ -115,12 +118,14 @@ def main():
     parser.add_argument("--work", default="/tmp/cifar_bench")
     parser.add_argument("--tar", default=None)
     parser.add_argument("--extra-flags", default="")
+    parser.add_argument("--pretrain-flags", default="")
     args = parser.parse_args()
     work = build(args.work, args.tar or default_tar())
     extra_flags = shlex.split(args.extra_flags)
     for model in args.models.split(","):
         for row in args.rows.split(","):
-            result = target_row(model, row, Path(work), extra_flags)
+            result = target_row(model, row, Path(work), extra_flags,
+                                shlex.split(args.pretrain_flags))
             record_result("cifar_transfer", result["part"], result, COLUMNS,
                           percent_columns=("target_test_accuracy",))
 
