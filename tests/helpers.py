@@ -82,6 +82,23 @@ class AtStep(keras.callbacks.Callback):
             self.action(self.model)
 
 
+QUIET = dict(verbose=0, print_fn=lambda *_: None)
+
+
+def _killed(model):
+    raise KeyboardInterrupt("killed")
+
+
+def killed_then_resumed(run, config, at_step):
+    """Runs `run(config)` (`finetune`, `pretrain_images`, ...) killed after training step
+    `at_step`, then again with the same recipe, which resumes; returns its metrics."""
+    import pytest
+
+    with pytest.raises(KeyboardInterrupt):
+        run(config, callbacks=[AtStep(at_step, _killed)], **QUIET)
+    return run(config, **QUIET)
+
+
 def check_float32_outputs_under_mixed_bfloat16(build_model, inputs):
     """Under the `mixed_bfloat16` policy, a task model built by `build_model()` computes its
     blocks in bfloat16 and still returns finite float32 outputs (for losses and softmax)."""

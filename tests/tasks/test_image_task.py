@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from keras_mapping.cli.main import main
-from tests.helpers import AtStep, cli_json, write_image_folder
+from tests.helpers import QUIET, cli_json, killed_then_resumed, write_image_folder
 
 TINY = ["--epochs", "3", "--batch-size", "6", "--learning-rate", "1e-2", "--dropout", "0",
         "--evaluations-per-epoch", "1", "--warmup-ratio", "0", "--precision", "fp32",
@@ -122,16 +122,10 @@ def test_a_killed_image_run_resumes_to_the_same_weights(images, tmp_path):
                   learning_rate=1e-2, dropout=0.0, evaluations_per_epoch=1, warmup_ratio=0.0,
                   precision="fp32", checkpoint_every=2, deterministic=True,
                   skip_bad_images=True)
-    quiet = dict(verbose=0, print_fn=lambda *_: None)
-    straight = finetune(FinetuneConfig(out=str(tmp_path / "straight"), **config), **quiet)
+    straight = finetune(FinetuneConfig(out=str(tmp_path / "straight"), **config), **QUIET)
 
-    def crash(model):
-        raise KeyboardInterrupt("killed")
-
-    resumed_config = FinetuneConfig(out=str(tmp_path / "resumed"), **config)
-    with pytest.raises(KeyboardInterrupt):
-        finetune(resumed_config, callbacks=[AtStep(4, crash)], **quiet)
-    resumed = finetune(resumed_config, **quiet)
+    resumed = killed_then_resumed(
+        finetune, FinetuneConfig(out=str(tmp_path / "resumed"), **config), at_step=4)
     assert resumed["accuracy"] == straight["accuracy"]
     for a, b in zip(load_model_directory(tmp_path / "straight").model.get_weights(),
                     load_model_directory(tmp_path / "resumed").model.get_weights()):

@@ -15,7 +15,7 @@ from keras_mapping.cli.main import main
 from keras_mapping.data.image_views import (contrastive_image_dataset, simclr_view,
                                             unlabeled_images)
 from keras_mapping.tasks.model_directory import load_model_directory
-from tests.helpers import AtStep, cli_json, write_image_folder
+from tests.helpers import QUIET, cli_json, killed_then_resumed, write_image_folder
 
 TINY = ["--epochs", "2", "--batch-size", "6", "--learning-rate", "1e-2", "--dropout", "0",
         "--evaluations-per-epoch", "1", "--warmup-ratio", "0", "--precision", "fp32",
@@ -104,16 +104,10 @@ def test_a_killed_pretrain_images_run_resumes_to_the_same_weights(images, tmp_pa
     config = dict(images=str(images / "train"), preset="resnet20", image_size=16, epochs=2,
                   batch_size=4, rounds=2, checkpoint_every=1, validation_share=0.25,
                   precision="fp32")
-    quiet = dict(verbose=0, print_fn=lambda *_: None)
-    straight = pretrain_images(ImagePretrainConfig(out=str(tmp_path / "a"), **config), **quiet)
+    straight = pretrain_images(ImagePretrainConfig(out=str(tmp_path / "a"), **config), **QUIET)
 
-    def crash(model):
-        raise KeyboardInterrupt("killed")
-
-    killed = ImagePretrainConfig(out=str(tmp_path / "b"), **config)
-    with pytest.raises(KeyboardInterrupt):
-        pretrain_images(killed, callbacks=[AtStep(3, crash)], **quiet)
-    resumed = pretrain_images(killed, **quiet)
+    resumed = killed_then_resumed(
+        pretrain_images, ImagePretrainConfig(out=str(tmp_path / "b"), **config), at_step=3)
     assert resumed["retrieval_accuracy"] == straight["retrieval_accuracy"]
     for a, b in zip(ResNetBackbone.from_preset(tmp_path / "a").get_weights(),
                     ResNetBackbone.from_preset(tmp_path / "b").get_weights()):

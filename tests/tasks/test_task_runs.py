@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_mapping.cli.main import main
-from tests.helpers import AtStep, cli_json
+from tests.helpers import QUIET, cli_json, killed_then_resumed
 
 ANIMALS = ("cat", "dog", "bird", "fish")
 # Common flags: the tiny preset learns these toy tasks in a few steps.
@@ -201,17 +201,11 @@ def test_lora_and_resume_on_a_pair_task(data, tiny_preset, tmp_path):
                   freeze_embeddings=False, evaluations_per_epoch=1, warmup_ratio=0.0,
                   precision="fp32", checkpoint_every=2, deterministic=True, method="lora",
                   lora_rank=2)
-    quiet = dict(verbose=0, print_fn=lambda *_: None)
-    straight = finetune(FinetuneConfig(out=str(tmp_path / "straight"), **config), **quiet)
+    straight = finetune(FinetuneConfig(out=str(tmp_path / "straight"), **config), **QUIET)
     assert straight["trainable_parameters"] < straight["total_parameters"] / 10
 
-    def crash(model):
-        raise KeyboardInterrupt("killed")
-
-    resumed_config = FinetuneConfig(out=str(tmp_path / "resumed"), **config)
-    with pytest.raises(KeyboardInterrupt):
-        finetune(resumed_config, callbacks=[AtStep(5, crash)], **quiet)
-    resumed = finetune(resumed_config, **quiet)
+    resumed = killed_then_resumed(
+        finetune, FinetuneConfig(out=str(tmp_path / "resumed"), **config), at_step=5)
     assert resumed["accuracy"] == straight["accuracy"]
     for a, b in zip(load_model_directory(tmp_path / "straight").model.get_weights(),
                     load_model_directory(tmp_path / "resumed").model.get_weights()):
