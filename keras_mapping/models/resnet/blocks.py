@@ -53,8 +53,12 @@ class ConvBatchNorm(keras.layers.Layer):
         self.strides = strides
         self.activation = activation
         self.kernel_initializer = keras.initializers.get(kernel_initializer or he_fan_out())
+        # Unstrided, "same" pads k // 2 on both sides: PyTorch's padding, without a pad op
+        # (8% of ResNet-20's training step on a CPU). Strided, it would pad one side only.
+        self.pads_itself = strides == 1 and kernel_size % 2 == 1
         self.convolution = keras.layers.Conv2D(
-            filters, kernel_size, strides=strides, padding="valid", use_bias=False,
+            filters, kernel_size, strides=strides,
+            padding="same" if self.pads_itself else "valid", use_bias=False,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             dtype=self.dtype_policy, name="convolution")
         # PyTorch's defaults: epsilon 1e-5, and its momentum 0.1 is Keras' 0.9.
@@ -62,14 +66,15 @@ class ConvBatchNorm(keras.layers.Layer):
             momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="normalization")
 
     def build(self, input_shape):
-        padding = self.kernel_size // 2
+        padding = 0 if self.pads_itself else self.kernel_size // 2
         padded = [None if size is None else size + 2 * padding for size in input_shape[1:3]]
         self.convolution.build((input_shape[0], *padded, input_shape[3]))
         self.normalization.build(self.compute_output_shape(input_shape))
         self.built = True
 
     def call(self, inputs, training=None):
-        x = pad_spatially(inputs, self.kernel_size // 2) if self.kernel_size > 1 else inputs
+        padding = 0 if self.pads_itself else self.kernel_size // 2
+        x = pad_spatially(inputs, padding) if padding else inputs
         x = self.normalization(self.convolution(x), training=training)
         return keras.activations.get(self.activation)(x) if self.activation else x
 
