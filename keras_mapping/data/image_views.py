@@ -1,10 +1,10 @@
 """Unlabelled images into tf.data as two augmented views each, for `ImageSimCLR`.
 
-The views use SimCLR's augmentations at its CIFAR strength (Chen et al. 2020, appendix B.9):
-a random resized crop (8% to 100% of the area... here 20% to 100%, which suits 32x32 images),
-a horizontal flip, colour jitter 80% of the time and grayscale 20% of the time. Every random
-choice is stateless, drawn from the seed and the image's position in the stream, so the same
-seed gives the same batches.
+The views use SimCLR's augmentations (Chen et al. 2020) at its CIFAR colour strength: a
+random resized crop (20% to 100% of the area, where the paper's ImageNet setting takes 8%,
+too little of a 32x32 image), a horizontal flip, colour jitter 80% of the time and grayscale
+20% of the time. Every random choice is stateless, drawn from the seed and the image's
+position in the stream, so the same seed gives the same batches.
 """
 
 from pathlib import Path
