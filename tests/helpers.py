@@ -89,6 +89,15 @@ def _killed(model):
     raise KeyboardInterrupt("killed")
 
 
+def assert_same_weights(directory_a, directory_b, atol=1e-6):
+    """The models of two `finetune` model directories hold the same weights."""
+    from keras_mapping.tasks.model_directory import load_model_directory
+
+    for a, b in zip(load_model_directory(directory_a).model.get_weights(),
+                    load_model_directory(directory_b).model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=atol)
+
+
 def killed_then_resumed(run, config, at_step):
     """Runs `run(config)` (`finetune`, `pretrain_images`, ...) killed after training step
     `at_step`, then again with the same recipe, which resumes; returns its metrics."""

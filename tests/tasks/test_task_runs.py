@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_mapping.cli.main import main
-from tests.helpers import QUIET, cli_json, killed_then_resumed
+from tests.helpers import QUIET, assert_same_weights, cli_json, killed_then_resumed
 
 ANIMALS = ("cat", "dog", "bird", "fish")
 # Common flags: the tiny preset learns these toy tasks in a few steps.
@@ -193,7 +193,6 @@ def test_bad_files_stop_before_anything_is_written(data, tiny_preset, tmp_path, 
 def test_lora_and_resume_on_a_pair_task(data, tiny_preset, tmp_path):
     """A LoRA run on pairs, killed mid-round and run again, ends where an uninterrupted LoRA
     run ends."""
-    from keras_mapping.tasks.model_directory import load_model_directory
     from keras_mapping.training import FinetuneConfig, finetune
 
     config = dict(preset=str(tiny_preset), dataset=str(data["pairs"]), epochs=2,
@@ -207,6 +206,4 @@ def test_lora_and_resume_on_a_pair_task(data, tiny_preset, tmp_path):
     resumed = killed_then_resumed(
         finetune, FinetuneConfig(out=str(tmp_path / "resumed"), **config), at_step=5)
     assert resumed["accuracy"] == straight["accuracy"]
-    for a, b in zip(load_model_directory(tmp_path / "straight").model.get_weights(),
-                    load_model_directory(tmp_path / "resumed").model.get_weights()):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
