@@ -67,12 +67,12 @@ def _add_recipe_verb(verbs, name, config_cls, run, help_text):
 
 
 def _add_inference_flags(parser):
-    from keras_mapping.training.distribute import FIT_STRATEGIES
+    from keras_mapping.training.distribute import INFERENCE_STRATEGIES
 
     parser.add_argument("--on-bad-bytes", default="error", choices=("error", "replace"),
                         help="Bytes that are not UTF-8 in input files: stop with the file and "
                              "line (error), or read them as U+FFFD (replace).")
-    parser.add_argument("--strategy", default="auto", choices=FIT_STRATEGIES,
+    parser.add_argument("--strategy", default="auto", choices=INFERENCE_STRATEGIES,
                         help="Where to compute: auto, default (one device), mirrored (all "
                              "local GPUs or logical CPUs) or tpu (default: auto).")
 

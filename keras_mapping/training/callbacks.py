@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 
 from keras_mapping.checkpoints.model_dir import write_atomically, write_json_atomically
+from keras_mapping.training.distribute import predict_on_this_worker
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -166,7 +167,8 @@ class TaskValidation(keras.callbacks.Callback):
         self.task, self.data, self.examples = task, data, examples
 
     def on_epoch_end(self, epoch, logs=None):
-        report = self.task.report(self.model.predict(self.data, verbose=0), self.examples)
+        report = self.task.report(predict_on_this_worker(self.model, self.data),
+                                  self.examples)
         if logs is not None:
             logs.update({f"val_{name}": value for name, value in report.items()
                          if isinstance(value, float)})

@@ -1,6 +1,8 @@
 """Choosing where a run computes: one device, all local accelerators, several workers or a
 TPU, through `tf.distribute` strategies. Models are built and compiled under
-`strategy.scope()`, and `model.fit` splits each global batch across the replicas.
+`strategy.scope()`, and `model.fit` splits each global batch across the replicas (across
+workers too: `train_across_replicas`). Gradients are summed across replicas before they
+are clipped (`keras_mapping.training.optimizers.AdamW`), so replicas train as one device.
 
 Example:
 >>> strategy = create_strategy("default")
@@ -10,13 +12,14 @@ Example:
 
 import json
 import os
+import weakref
 
+import numpy as np
 import tensorflow as tf
 
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker", "tpu")
-# Keras' `fit` cannot consume MultiWorkerMirroredStrategy batches (keras-team/keras#20585):
-# the recipes that train with `fit` take the others; several workers use `fit_multi_worker`.
-FIT_STRATEGIES = tuple(name for name in STRATEGIES if name != "multi-worker")
+# Inference runs in one process; training takes every strategy.
+INFERENCE_STRATEGIES = tuple(name for name in STRATEGIES if name != "multi-worker")
 
 
 def create_strategy(name="auto", tpu=None):
@@ -95,47 +98,133 @@ def as_distributable(dataset, strategy=None):
         element) == 1 else element))
 
 
-def fit_multi_worker(model, dataset, loss, optimizer, strategy, epochs=1):
-    """Synchronous data-parallel training of `model` under `strategy` with a custom loop.
+def share_of_each_batch(dataset, strategy):
+    """`dataset` of global batches distributed so that the replicas of a step split the same
+    global batch one machine would train on, in order: with two workers, the first takes the
+    first half of every batch and the second the other half.
 
-    Keras 3's `model.fit` cannot consume the per-replica batches of
-    `MultiWorkerMirroredStrategy` (keras-team/keras#20585), so multi-worker runs train with
-    this loop: each replica computes the loss of its slice averaged over the global batch,
-    the strategy sums the gradients across workers, and every worker applies the same update.
+    (`experimental_distribute_dataset` shards whole batches between workers instead, so
+    a step of two workers would mix halves of two different global batches.) Every worker
+    builds the whole pipeline, which the training pipelines do from the same seed.
+    """
+    if not is_multi_worker(strategy):
+        return dataset
+    replicas = strategy.num_replicas_in_sync
+
+    def this_workers_shares(context):
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+
+        def shares(*element):
+            element = element[0] if len(element) == 1 else element
+            size = tf.shape(tf.nest.flatten(element)[0], out_type=tf.int64)[0] // replicas
+            return tf.data.Dataset.range(first, first + local).map(
+                lambda k: tf.nest.map_structure(lambda t: t[k * size:(k + 1) * size], element))
+
+        return dataset.flat_map(shares)
+
+    return strategy.distribute_datasets_from_function(this_workers_shares)
+
+
+def replicas_in_sync():
+    """Replicas computing the current step together (1 outside a replica context)."""
+    context = tf.distribute.get_replica_context()
+    return context.num_replicas_in_sync if context is not None else 1
+
+
+def dense(gradients):
+    """`gradients` with sparse ones (`tf.IndexedSlices` of embedding lookups) made dense.
+
+    Their rows repeat where a token does: squaring the rows before summing them, as a norm
+    over the sparse form does, is not the norm of the gradient.
+    """
+    return [None if gradient is None else tf.convert_to_tensor(gradient)
+            for gradient in gradients]
+
+
+def sum_across_replicas(gradients):
+    """`gradients` (a list, None for variables without one) summed over the replicas."""
+    present = [gradient for gradient in dense(gradients) if gradient is not None]
+    summed = iter(tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, present) if present else [])
+    return [None if gradient is None else next(summed) for gradient in gradients]
+
+
+def is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy):
+    """Whether this process writes a run's files: the first worker of several, or the only
+    process."""
+    return not is_multi_worker(strategy) or strategy.extended.should_checkpoint
+
+
+def train_across_replicas(model, element_spec):
+    """Makes `model.fit` under a strategy of several replicas train on the batches one
+    device would, and under `MultiWorkerMirroredStrategy` train at all, with the step
+    function as the only difference from one machine.
+
+    Keras' `fit` learns the input shapes from a first batch it draws from the training
+    data: the pipeline is then iterated a second time, and a shuffled pipeline reshuffles,
+    so replicas would not see one device's batches. Here the shapes come from
+    `element_spec`. Several workers also need their own step (keras-team/keras#20585: Keras
+    averages each step's scalar logs over a batch axis they do not have): every replica runs
+    `train_step` on its share (the optimizer sums the gradients across workers), then the
+    logs are averaged.
 
     Args:
-        model: a Keras model built under `strategy.scope()`.
-        dataset: a `tf.data.Dataset` of `(inputs, labels)` global batches, the same on
-            every worker (the strategy shards it).
-        loss: a Keras loss whose reduction can be turned off (`reduction=None` is set here).
-        optimizer: a Keras optimizer created under `strategy.scope()`.
-        strategy: the `tf.distribute` strategy.
-        epochs: passes over `dataset`.
-
-    Returns:
-        The mean loss of each epoch.
+        model: a model compiled under the strategy.
+        element_spec: the training dataset's `element_spec` (one global batch).
     """
-    per_example = loss.__class__.from_config({**loss.get_config(), "reduction": None})
+    strategy = model.distribute_strategy
+    if strategy.num_replicas_in_sync == 1:
+        return
 
-    def step(inputs, labels):
-        global_batch = tf.cast(tf.shape(labels)[0] * strategy.num_replicas_in_sync, tf.float32)
-        with tf.GradientTape() as tape:
-            logits = model(inputs, training=True)
-            value = tf.reduce_sum(per_example(labels, logits)) / global_batch
-        gradients = tape.gradient(value, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return value
+    def build_from_spec(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=element_spec)
+
+    def make_train_function(force=False):
+        if model.train_function is None or force:
+            model.train_function = synchronous_step(model.train_step, strategy)
+        return model.train_function
+
+    model._maybe_symbolic_build = build_from_spec
+    if is_multi_worker(strategy):
+        # `compile` (gradual unfreezing recompiles) clears the function: rebuilt here.
+        model.make_train_function = make_train_function
+
+
+def synchronous_step(step, strategy):
+    """A function of a distributed iterator that runs `step` on every replica's share of
+    the next global batch and returns its logs averaged over the replicas."""
 
     @tf.function
-    def distributed_step(inputs, labels):
-        losses = strategy.run(step, args=(inputs, labels))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+    def one_step(iterator):
+        logs = strategy.run(step, args=(next(iterator),))
+        return tf.nest.map_structure(
+            lambda value: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None), logs)
 
-    history = []
-    for _ in range(epochs):
-        total, batches = 0.0, 0
-        for inputs, labels in strategy.experimental_distribute_dataset(dataset):
-            total += float(distributed_step(inputs, labels))
-            batches += 1
-        history.append(total / max(batches, 1))
-    return history
+    return one_step
+
+
+_FORWARD = weakref.WeakKeyDictionary()
+
+
+def predict_on_this_worker(model, dataset):
+    """`model.predict(dataset)` computed by this process alone, whatever the strategy.
+
+    Under several workers each validates the whole split by itself: every worker then takes
+    the same best-weights and early-stopping decisions without exchanging predictions, and
+    a split whose batches do not divide among the workers cannot leave one waiting.
+    """
+    if not is_multi_worker(model.distribute_strategy):
+        return model.predict(dataset, verbose=0)
+    if model not in _FORWARD:  # one function per model, traced once per input shape
+        _FORWARD[model] = tf.function(lambda inputs: model(inputs, training=False),
+                                      reduce_retracing=True)
+    forward = _FORWARD[model]
+    batches = [tf.nest.map_structure(lambda value: value.numpy(), forward(
+        element[0] if isinstance(element, tuple) else element)) for element in dataset]
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *batches)

@@ -2,11 +2,15 @@
 every objective): where it computes, the output directory, data checked before anything is
 written, seeds and precision, resumable rounds with logs, and the cleanup at the end.
 
-A verb supplies only what differs: its data, its model and its callbacks.
+A verb supplies only what differs: its data, its model and its callbacks. Several workers
+run the same skeleton: the chief (the first worker) writes the run's files; the others
+write theirs to a scratch folder they remove at the end, and read the chief's checkpoints
+to resume.
 """
 
 import math
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +20,8 @@ import tensorflow as tf
 
 from keras_mapping.checkpoints import model_dir
 from keras_mapping.training.callbacks import StopOnNonFiniteLoss
+from keras_mapping.training.distribute import (is_chief, share_of_each_batch,
+                                               train_across_replicas)
 from keras_mapping.training.precision import PRECISION_POLICIES, resolve_precision
 from keras_mapping.training.resumable import resumable_fit, saved_step
 from keras_mapping.training.run_state import RUN_STATE_DIR, check_output_directory
@@ -27,17 +33,25 @@ class Run:
 
     Args:
         strategy: the `tf.distribute` strategy models are built under.
-        out: the output directory.
+        out: where this process writes: the output directory (on workers other than the
+            chief, a scratch folder).
         precision: the resolved precision ("fp32", "bf16" or "fp16").
+        shared: the output directory, whose checkpoints every worker resumes from.
     """
 
     strategy: object
     out: Path
     precision: str
+    shared: Path
 
     @property
     def replicas(self):
         return self.strategy.num_replicas_in_sync
+
+    @property
+    def chief(self):
+        """Whether this process writes the run's results."""
+        return self.out == self.shared
 
     @property
     def state(self):
@@ -46,7 +60,8 @@ class Run:
 
     @property
     def checkpoints(self):
-        return self.state / "checkpoints"
+        """The checkpoints every worker resumes from (the chief's)."""
+        return self.shared / RUN_STATE_DIR / "checkpoints"
 
 
 def open_run(config, strategy, finished_marker):
@@ -63,8 +78,12 @@ def open_run(config, strategy, finished_marker):
     Returns:
         The `Run`.
     """
-    check_output_directory(config.out, config.to_dict(), finished_marker)
-    run = Run(strategy, Path(config.out), resolve_precision(config.precision))
+    out = Path(config.out)
+    if is_chief(strategy):
+        check_output_directory(out, config.to_dict(), finished_marker)
+    else:
+        out = Path(tempfile.mkdtemp(prefix="keras-mapping-worker-"))
+    run = Run(strategy, out, resolve_precision(config.precision), shared=Path(config.out))
     run.state.mkdir(parents=True, exist_ok=True)
     model_dir.write_json_atomically(run.out / model_dir.TRAINING_CONFIG_FILE, config.to_dict())
     keras.utils.set_random_seed(config.seed)
@@ -119,6 +138,7 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
     resumed_at = saved_step(run.checkpoints)
     if resumed_at:
         print_fn(f"{verb}: resuming the killed run at step {resumed_at:,} of {rounds.steps:,}")
+    train_across_replicas(model, train_batches(0).element_spec)
     logs = run.out / "logs"
     logs.mkdir(exist_ok=True)
     callbacks = list(callbacks)
@@ -128,9 +148,11 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
     if tensorboard:
         loggers.append(keras.callbacks.TensorBoard(str(logs / "tensorboard"), write_graph=False))
     started = time.time()
-    resumable_fit(model, train_batches, rounds=rounds.rounds,
+    resumable_fit(model, lambda step: share_of_each_batch(train_batches(step), run.strategy),
+                  rounds=rounds.rounds,
                   steps_per_round=rounds.steps_per_round, directory=run.checkpoints,
                   checkpoint_every=checkpoint_every, callbacks=callbacks + loggers,
+                  save=run.chief,
                   validation_data=validation_data,
                   shuffle=False,  # the pipelines shuffle, seeded
                   verbose=verbose)
@@ -139,6 +161,6 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
 
 def close_run(run, metrics, started):
     """Removes the run's state (checkpoints, best weights) and stamps the wall time."""
-    shutil.rmtree(run.state, ignore_errors=True)
+    shutil.rmtree(run.state if run.chief else run.out, ignore_errors=True)
     metrics["wall_seconds"] = round(time.time() - started, 1)
     return metrics

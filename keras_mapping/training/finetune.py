@@ -28,8 +28,8 @@ from keras_mapping.tasks.model_directory import save_model_directory
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training.callbacks import (BestWeights, GradualUnfreezing,
                                               StopOnNonFiniteLoss, TaskValidation)
-from keras_mapping.training.distribute import (FIT_STRATEGIES, as_distributable, create_strategy,
-                                               needs_static_shapes)
+from keras_mapping.training.distribute import (STRATEGIES, as_distributable, create_strategy,
+                                               needs_static_shapes, predict_on_this_worker)
 from keras_mapping.training.engine import Rounds, close_run, open_run, train_rounds
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import PRECISIONS, restores_global_settings
@@ -157,9 +157,10 @@ class FinetuneConfig(Recipe):
         max_eval_examples: use only the first N validation examples.
         deterministic: make tf.data and TensorFlow ops deterministic (slower).
         strategy: where to compute: "auto", "default" (one device), "mirrored" (all local
-            GPUs, or the logical CPU devices) or "tpu" (see
-            `keras_mapping.training.distribute.create_strategy`; several workers train with
-            `fit_multi_worker`, since Keras' `fit` cannot).
+            GPUs, or the logical CPU devices), "multi-worker" (the workers `TF_CONFIG`
+            lists; every worker runs the same command) or "tpu" (see
+            `keras_mapping.training.distribute.create_strategy`); `batch_size` is per
+            replica.
         tpu: the TPU's address for "tpu" (or "auto").
     """
 
@@ -243,8 +244,8 @@ class FinetuneConfig(Recipe):
             raise ValueError(f"`precision` must be one of {PRECISIONS}, got "
                              f"{self.precision!r}.")
         self.peft_options()  # checks the method and its settings
-        if self.strategy not in FIT_STRATEGIES:
-            raise ValueError(f"`strategy` must be one of {FIT_STRATEGIES} for finetune, "
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {STRATEGIES} for finetune, "
                              f"got {self.strategy!r}.")
         if self.jit_compile and self.deterministic:
             raise ValueError("`jit_compile` and `deterministic` do not combine: under "
@@ -478,8 +479,10 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         run, model, train_batches, rounds, checkpoint_every=config.checkpoint_every,
         callbacks=unfreezing + round_callbacks + list(callbacks), tensorboard=True,
         verbose=verbose, print_fn=print_fn, verb="finetune")
+    if not run.chief:  # the chief writes the model directory
+        return close_run(run, {"train_seconds": round(seconds, 1)}, started)
     best.restore(model)
-    outputs = model.predict(validation_data, verbose=0)
+    outputs = predict_on_this_worker(model, validation_data)
     if config.tune_threshold:
         task.tune_thresholds(outputs, validation)
     metrics = task.report(outputs, validation)

@@ -18,7 +18,7 @@ from keras_mapping.data.images import DEFAULT_MEAN, DEFAULT_STD
 from keras_mapping.models import ImageSimCLR
 from keras_mapping.models.image_classifier import IMAGE_ARCHITECTURES, image_backbone
 from keras_mapping.tasks.metrics import target_log_probabilities
-from keras_mapping.training.distribute import FIT_STRATEGIES, as_distributable, create_strategy
+from keras_mapping.training.distribute import STRATEGIES, as_distributable, create_strategy
 from keras_mapping.training.engine import Rounds, close_run, open_run, train_rounds
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import PRECISIONS, restores_global_settings
@@ -93,12 +93,12 @@ class ImagePretrainConfig(Recipe):
             "validation_share": 0 <= self.validation_share < 1, "rounds": self.rounds >= 1,
             "checkpoint_every": self.checkpoint_every >= 0,
             "precision": self.precision in PRECISIONS,
-            "strategy": self.strategy in FIT_STRATEGIES,
+            "strategy": self.strategy in STRATEGIES,
         }
         expected = {"images": "a folder of images",
                     "preset": f"one of {sorted(IMAGE_ARCHITECTURES)}",
                     "precision": f"one of {PRECISIONS}",
-                    "strategy": f"one of {FIT_STRATEGIES}"}
+                    "strategy": f"one of {STRATEGIES}"}
         self.refuse_invalid(checks, expected)
 
 

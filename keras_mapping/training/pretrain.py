@@ -26,7 +26,7 @@ from keras_mapping.models import (ARCHITECTURES, BertBackbone, BertMaskedLM, Ber
                                   BertSimCSE)
 from keras_mapping.models.gpt import GPTBackbone, GPTCausalLM
 from keras_mapping.tokenizers import BertTokenizer, train_wordpiece_vocabulary
-from keras_mapping.training.distribute import (FIT_STRATEGIES, as_distributable, create_strategy,
+from keras_mapping.training.distribute import (STRATEGIES, as_distributable, create_strategy,
                                                needs_static_shapes)
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.engine import Rounds, close_run, open_run, train_rounds
@@ -136,7 +136,7 @@ class PretrainConfig(Recipe):
             "dropout": 0 <= self.dropout < 1,
             "precision": self.precision in PRECISIONS,
             "on_bad_bytes": self.on_bad_bytes in BAD_BYTES,
-            "strategy": self.strategy in FIT_STRATEGIES,
+            "strategy": self.strategy in STRATEGIES,
         }
         expected = {
             "objective": f"one of {OBJECTIVES}",
@@ -145,7 +145,7 @@ class PretrainConfig(Recipe):
             "init_from": "no init_from for the causal objective (BERT checkpoints are "
                          "bidirectional encoders)",
             "on_bad_bytes": f"one of {BAD_BYTES}",
-            "strategy": f"one of {FIT_STRATEGIES}",
+            "strategy": f"one of {STRATEGIES}",
         }
         self.refuse_invalid(checks, expected)
 

@@ -43,12 +43,13 @@ def restore_checkpoint(model, directory):
     if not step:
         return 0
     name = json.loads((directory / PROGRESS_FILE).read_text())["checkpoint"]
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    model.load_weights(directory / f"{name}.weights.h5")
-    with np.load(directory / f"{name}.random.npz") as saved:
-        for index, variable in enumerate(random_states(model)):
-            variable.assign(saved[f"state_{index}"])
+    with model.distribute_strategy.scope():  # optimizer slots mirrored like the weights
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(directory / f"{name}.weights.h5")
+        with np.load(directory / f"{name}.random.npz") as saved:
+            for index, variable in enumerate(random_states(model)):
+                variable.assign(saved[f"state_{index}"])
     return step
 
 
@@ -67,9 +68,10 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         steps_per_round: steps of a round (a Keras epoch).
         every_steps: steps between two saves within a round; 0 saves at round ends only.
         initial_step: steps done before this `fit` started.
+        save: False counts the steps and writes nothing (workers other than the chief).
     """
 
-    def __init__(self, directory, steps_per_round, every_steps=0, initial_step=0):
+    def __init__(self, directory, steps_per_round, every_steps=0, initial_step=0, save=True):
         super().__init__()
         if every_steps < 0:
             raise ValueError(f"`every_steps` must be 0 or more, got {every_steps}.")
@@ -77,6 +79,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.steps_per_round = steps_per_round
         self.every_steps = every_steps
         self.step = initial_step
+        self.enabled = save
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
@@ -89,6 +92,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.save()
 
     def save(self):
+        if not self.enabled:
+            return
         name = f"step-{self.step}"
         write_atomically(self.directory / f"{name}.weights.h5", self.model.save_weights)
         states = {f"state_{index}": np.asarray(variable)
@@ -103,7 +108,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
 
 def resumable_fit(model, train_data_from, *, rounds, steps_per_round, directory,
-                  checkpoint_every=0, callbacks=(), **fit_arguments):
+                  checkpoint_every=0, callbacks=(), save=True, **fit_arguments):
     """`model.fit` over `rounds` rounds of `steps_per_round` steps that resumes where a killed
     run with the same `directory` left off, to the step.
 
@@ -121,6 +126,8 @@ def resumable_fit(model, train_data_from, *, rounds, steps_per_round, directory,
         directory: the run's checkpoint directory.
         checkpoint_every: steps between checkpoints within a round (0: round ends only).
         callbacks: the run's other callbacks; the checkpoint runs after them.
+        save: False resumes from `directory` but writes nothing to it (workers other than
+            the chief of a multi-worker run).
         **fit_arguments: passed to `model.fit` (e.g. `validation_data`, `verbose`).
 
     Returns:
@@ -136,7 +143,8 @@ def resumable_fit(model, train_data_from, *, rounds, steps_per_round, directory,
     0
     """
     initial_step = restore_checkpoint(model, directory)
-    checkpoint = TrainingCheckpoint(directory, steps_per_round, checkpoint_every, initial_step)
+    checkpoint = TrainingCheckpoint(directory, steps_per_round, checkpoint_every, initial_step,
+                                    save=save)
     callbacks = [*callbacks, checkpoint]
     next_round, offset = divmod(initial_step, steps_per_round)
     if offset and next_round < rounds:

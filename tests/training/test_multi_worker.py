@@ -1,0 +1,116 @@
+"""`--strategy multi-worker` through the CLI: two worker processes on 127.0.0.1 train the
+model one process would with the same global batch, and a job whose worker was killed
+resumes, on every worker, from the chief's last checkpoint."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers import assert_same_weights
+
+RECIPE = ("--epochs", "4", "--learning-rate", "5e-3", "--max-length", "32", "--dropout", "0",
+          "--no-freeze-embeddings", "--evaluations-per-epoch", "2", "--precision", "fp32",
+          "--checkpoint-every", "2", "--verbose", "0")
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def finetune_command(preset, dataset, out, *flags):
+    return [sys.executable, "-m", "keras_mapping.cli.main", "finetune", "--preset", str(preset),
+            "--dataset", str(dataset), "--out", str(out), *RECIPE, *flags]
+
+
+def start_workers(command, count=2):
+    workers = [f"127.0.0.1:{port}" for port in free_ports(count)]
+    processes = []
+    for index in range(count):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        processes.append(subprocess.Popen(
+            command, env={**os.environ, "TF_CONFIG": json.dumps(config)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return processes
+
+
+def finish(processes, timeout=300):
+    try:
+        for process in processes:
+            _, stderr = process.communicate(timeout=timeout)
+            assert process.returncode == 0, stderr[-3000:]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+
+
+def one_worker_run(preset, dataset, out):
+    completed = subprocess.run(finetune_command(preset, dataset, out, "--batch-size", "16",
+                                                "--strategy", "default"),
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def one_worker_model(tiny_preset, tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("one_worker") / "model"
+    one_worker_run(tiny_preset, tiny_dataset, out)
+    return out
+
+
+def test_two_workers_train_the_one_worker_model(tiny_preset, tiny_dataset, one_worker_model,
+                                                tmp_path):
+    out = tmp_path / "two_workers"
+    finish(start_workers(finetune_command(tiny_preset, tiny_dataset, out, "--batch-size", "8",
+                                          "--strategy", "multi-worker")))
+    assert_same_weights(out, one_worker_model, atol=1e-5)
+    config = json.loads((out / "training_config.json").read_text())
+    assert config["strategy"] == "multi-worker"
+    assert not (out / ".run").exists()  # the chief cleaned up; the other worker wrote nothing
+
+
+def wait_for_checkpoint(out, step, processes, timeout=240):
+    progress = out / ".run" / "checkpoints" / "progress.json"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if progress.is_file() and json.loads(progress.read_text())["step"] >= step:
+            return
+        assert all(process.poll() is None for process in processes), "a worker stopped"
+        time.sleep(0.02)
+    raise AssertionError(f"no checkpoint at step {step} within {timeout} s")
+
+
+def test_a_killed_worker_then_a_restarted_job_resumes_to_the_same_model(
+        tiny_preset, tiny_dataset, one_worker_model, tmp_path):
+    out = tmp_path / "killed"
+    command = finetune_command(tiny_preset, tiny_dataset, out, "--batch-size", "8",
+                               "--strategy", "multi-worker")
+    processes = start_workers(command)
+    try:
+        wait_for_checkpoint(out, 4, processes)
+        processes[1].send_signal(signal.SIGKILL)
+        # The chief cannot finish without its peer: it stops (or is stopped) too.
+        try:
+            processes[0].wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            processes[0].kill()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+    assert not (out / "model.keras").exists(), "the run ended before the kill"
+    finish(start_workers(command))
+    assert_same_weights(out, one_worker_model, atol=1e-5)
