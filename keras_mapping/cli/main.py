@@ -299,7 +299,7 @@ def main(argv=None):
     arguments = build_parser().parse_args(argv)
     try:
         arguments.run(arguments)
-    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as error:
+    except (ValueError, OSError, FloatingPointError) as error:  # OSError: files, lost workers
         print(f"keras-mapping {arguments.verb}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -150,6 +150,10 @@ def sum_across_replicas(gradients):
     return [None if gradient is None else next(summed) for gradient in gradients]
 
 
+class WorkerLost(ConnectionError):
+    """A worker of a multi-worker run stopped, so the others cannot go on."""
+
+
 def is_multi_worker(strategy):
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
@@ -190,10 +194,25 @@ def train_across_replicas(model, element_spec):
             model.train_function = synchronous_step(model.train_step, strategy)
         return model.train_function
 
+    def make_test_function(force=False):
+        if model.test_function is None or force:
+            model.test_function = synchronous_step(model.test_step, strategy)
+        return model.test_function
+
     model._maybe_symbolic_build = build_from_spec
     if is_multi_worker(strategy):
-        # `compile` (gradual unfreezing recompiles) clears the function: rebuilt here.
+        # `compile` (gradual unfreezing recompiles) clears the functions: rebuilt here.
         model.make_train_function = make_train_function
+        model.make_test_function = make_test_function
+
+
+def whole_split_on_every_worker(dataset, strategy):
+    """Validation batches for `fit` that every worker evaluates in full (the logs average
+    equal values), so that workers take the same decisions and none waits on a batch
+    another lacks; `dataset` unchanged on one machine."""
+    if dataset is None or not is_multi_worker(strategy):
+        return dataset
+    return strategy.distribute_datasets_from_function(lambda context: dataset)
 
 
 def synchronous_step(step, strategy):

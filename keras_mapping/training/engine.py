@@ -9,6 +9,7 @@ to resume.
 """
 
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -20,8 +21,9 @@ import tensorflow as tf
 
 from keras_mapping.checkpoints import model_dir
 from keras_mapping.training.callbacks import StopOnNonFiniteLoss
-from keras_mapping.training.distribute import (is_chief, share_of_each_batch,
-                                               train_across_replicas)
+from keras_mapping.training.distribute import (WorkerLost, is_chief, share_of_each_batch,
+                                               train_across_replicas,
+                                               whole_split_on_every_worker)
 from keras_mapping.training.precision import PRECISION_POLICIES, resolve_precision
 from keras_mapping.training.resumable import resumable_fit, saved_step
 from keras_mapping.training.run_state import RUN_STATE_DIR, check_output_directory
@@ -148,15 +150,27 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
     if tensorboard:
         loggers.append(keras.callbacks.TensorBoard(str(logs / "tensorboard"), write_graph=False))
     started = time.time()
-    resumable_fit(model, lambda step: share_of_each_batch(train_batches(step), run.strategy),
-                  rounds=rounds.rounds,
-                  steps_per_round=rounds.steps_per_round, directory=run.checkpoints,
-                  checkpoint_every=checkpoint_every, callbacks=callbacks + loggers,
-                  save=run.chief,
-                  validation_data=validation_data,
-                  shuffle=False,  # the pipelines shuffle, seeded
-                  verbose=verbose)
+    try:
+        resumable_fit(
+            model, lambda step: share_of_each_batch(train_batches(step), run.strategy),
+            rounds=rounds.rounds, steps_per_round=rounds.steps_per_round,
+            directory=run.checkpoints, save=run.chief, checkpoint_every=checkpoint_every,
+            callbacks=callbacks + loggers,
+            validation_data=whole_split_on_every_worker(validation_data, run.strategy),
+            shuffle=False,  # the pipelines shuffle, seeded
+            verbose=verbose)
+    except tf.errors.UnavailableError as error:  # a peer stopped answering
+        raise WorkerLost(
+            f"{verb}: {_lost_worker(error.message)} stopped answering, so this worker stops "
+            f"too. Start every worker again with the same command: all resume from the last "
+            f"checkpoint (step {saved_step(run.checkpoints):,}) in {run.shared}.") from None
     return time.time() - started, resumed_at
+
+
+def _lost_worker(message):
+    """The task TensorFlow's collective error names as unhealthy, else its first line."""
+    tasks = re.findall(r"/job:\w+/replica:\d+/task:\d+", message.split("unhealthy")[-1])
+    return f"worker {', '.join(tasks)}" if tasks else f"a worker ({message.splitlines()[0]})"
 
 
 def close_run(run, metrics, started):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from tests.helpers import assert_same_weights
@@ -101,16 +102,49 @@ def test_a_killed_worker_then_a_restarted_job_resumes_to_the_same_model(
     try:
         wait_for_checkpoint(out, 4, processes)
         processes[1].send_signal(signal.SIGKILL)
-        # The chief cannot finish without its peer: it stops (or is stopped) too.
-        try:
-            processes[0].wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            processes[0].kill()
+        # The chief cannot go on without its peer: it stops, saying what to do.
+        _, stderr = processes[0].communicate(timeout=120)
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
-            process.communicate()
+    assert processes[0].returncode == 2, stderr[-3000:]
+    assert "worker /job:worker/replica:0/task:1 stopped answering" in stderr
+    assert "Start every worker again with the same command" in stderr
     assert not (out / "model.keras").exists(), "the run ended before the kill"
     finish(start_workers(command))
     assert_same_weights(out, one_worker_model, atol=1e-5)
+
+
+PRETRAIN_RECIPE = ("--preset", "bert_tiny", "--train-vocab", "--vocab-size", "120",
+                   "--steps", "30", "--steps-per-round", "10", "--learning-rate", "2e-3",
+                   "--max-length", "16", "--dropout", "0", "--precision", "fp32",
+                   "--verbose", "0")
+
+
+def pretrain_command(corpus, out, *flags):
+    return [sys.executable, "-m", "keras_mapping.cli.main", "pretrain", "--corpus", str(corpus),
+            "--out", str(out), *PRETRAIN_RECIPE, *flags]
+
+
+def preset_weights(directory):
+    from safetensors.numpy import load_file
+
+    return load_file(str(directory / "model.safetensors"))
+
+
+def test_two_workers_pretrain_the_one_worker_preset(tmp_path):
+    rng = np.random.default_rng(0)
+    words = "the a film story cast plot was is good bad long short".split()
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(" ".join(rng.choice(words, 8)) for _ in range(120)))
+    finish(start_workers(pretrain_command(corpus, tmp_path / "two", "--batch-size", "8",
+                                          "--strategy", "multi-worker")))
+    completed = subprocess.run(pretrain_command(corpus, tmp_path / "one", "--batch-size", "16",
+                                                "--strategy", "default"),
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    two, one = preset_weights(tmp_path / "two"), preset_weights(tmp_path / "one")
+    assert two.keys() == one.keys()
+    for name in one:
+        np.testing.assert_allclose(two[name], one[name], atol=1e-5, err_msg=name)
