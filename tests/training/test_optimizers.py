@@ -71,3 +71,21 @@ def test_create_optimizer_validates():
         create_optimizer(1e-3, total_steps=10, layerwise_decay=0.9)
     assert isinstance(create_optimizer(1e-3, 10, layerwise_decay=0.9, model=tiny_classifier(),
                                        num_layers=3), LayerwiseAdamW)
+
+
+def test_global_norm_clipping_sees_repeated_embedding_rows_summed():
+    # An embedding lookup's gradient repeats a row per occurrence of a token; its norm is
+    # that of the rows summed (here row 1: [2, 2], norm 2*sqrt(2)), not of each copy.
+    import tensorflow as tf
+
+    from keras_mapping.training.optimizers import AdamW
+
+    table = keras.Variable(np.zeros((3, 2)), name="table")
+    sparse = tf.IndexedSlices(tf.ones((2, 2)), tf.constant([1, 1]), tf.constant([3, 2]))
+    optimizer = AdamW(learning_rate=0.1, global_clipnorm=1.0)
+    clipped = optimizer._clip_gradients([sparse])[0]
+    np.testing.assert_allclose(np.asarray(clipped), [[0, 0], [0.5**0.5, 0.5**0.5], [0, 0]],
+                               rtol=1e-6)
+    assert float(tf.norm(clipped)) == pytest.approx(1.0)
+    optimizer.apply([sparse], [table])  # and the update takes the dense gradient
+    assert np.abs(np.asarray(table)[1]).max() > 0 and not np.asarray(table)[[0, 2]].any()
