@@ -152,3 +152,26 @@ def write_image_folder(root, counts=(("train", 6), ("validation", 3)), size=16, 
                 suffix = ".png" if index % 2 else ".jpg"
                 write_image(root / split / name / f"{index}{suffix}", color, rng, size)
     return root
+
+
+CORPUS_WORDS = ("film story actor scene music plot ending camera script drama comedy hero "
+                "village river mountain garden winter summer letter window").split()
+
+
+def corpus_documents(count, sentences=5, seed=0, words=8):
+    """`count` documents of `sentences` random sentences; each sentence starts with its
+    document's number, so a test can tell which document a sentence came from."""
+    rng = np.random.default_rng(seed)
+    return [[f"doc{d} " + " ".join(rng.choice(CORPUS_WORDS, words)) for _ in range(sentences)]
+            for d in range(count)]
+
+
+def write_corpus(path, documents, compress=False):
+    """Writes documents as a pretraining corpus (one sentence a line, a blank line between
+    documents), gzip'd with `compress`. Returns `path`."""
+    import gzip
+
+    text = "\n\n".join("\n".join(document) for document in documents).encode("utf-8") + b"\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text, mtime=0) if compress else text)
+    return path

@@ -114,7 +114,8 @@ def test_predict_streams_its_input(tiny_model_dir):
 
 
 @pytest.mark.parametrize(
-    "verb", ["demo", "presets", "finetune", "pretrain", "evaluate", "predict", "export"])
+    "verb", ["demo", "presets", "finetune", "pretrain", "shard-corpus", "evaluate", "predict",
+             "export"])
 def test_every_verb_prints_its_help(verb, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([verb, "--help"])

@@ -66,12 +66,16 @@ def _add_recipe_verb(verbs, name, config_cls, run, help_text):
     return parser
 
 
-def _add_inference_flags(parser):
-    from keras_mapping.training.distribute import INFERENCE_STRATEGIES
-
+def _add_on_bad_bytes_flag(parser):
     parser.add_argument("--on-bad-bytes", default="error", choices=("error", "replace"),
                         help="Bytes that are not UTF-8 in input files: stop with the file and "
                              "line (error), or read them as U+FFFD (replace).")
+
+
+def _add_inference_flags(parser):
+    from keras_mapping.training.distribute import INFERENCE_STRATEGIES
+
+    _add_on_bad_bytes_flag(parser)
     parser.add_argument("--strategy", default="auto", choices=INFERENCE_STRATEGIES,
                         help="Where to compute: auto, default (one device), mirrored (all "
                              "local GPUs or logical CPUs) or tpu (default: auto).")
@@ -112,6 +116,39 @@ def _pretrain(arguments):
 
     metrics = pretrain(_config(PretrainConfig, arguments), verbose=arguments.verbose)
     print(json.dumps(metrics))
+
+
+def _shard_corpus(arguments):
+    from keras_mapping.data.corpus_shards import shard_corpus
+
+    manifest = shard_corpus(arguments.corpus, arguments.out, shards=arguments.shards,
+                            shard_megabytes=arguments.shard_megabytes,
+                            on_bad_bytes=arguments.on_bad_bytes)
+    print(json.dumps({"out": arguments.out, "shards": len(manifest["shards"]),
+                      **{name: manifest[name] for name in ("documents", "sentences", "bytes")}}))
+
+
+def _add_shard_corpus_verb(verbs):
+    from keras_mapping.data.corpus_shards import DEFAULT_SHARD_MEGABYTES
+
+    parser = verbs.add_parser(
+        "shard-corpus", help="Write a text corpus as TFRecord shards of sentences (whole "
+                             "documents per shard) with a manifest.json of counts, for "
+                             "pretrain --corpus DIR; prints the counts as JSON.")
+    parser.add_argument("--corpus", nargs="+", required=True, metavar="CORPUS",
+                        help="Text files (gzip'd or not) or folders of *.txt and *.txt.gz "
+                             "files: one sentence a line, blank lines between documents.")
+    parser.add_argument("--out", required=True,
+                        help="Folder for the shards (created; must hold no shards yet).")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--shards", type=int, default=None,
+                      help="Number of shards, documents dealt to them in turn (at least one "
+                           "per worker that will train on them).")
+    size.add_argument("--shard-megabytes", type=float, default=None,
+                      help="Start a new shard after this many megabytes of records "
+                           f"(default: {DEFAULT_SHARD_MEGABYTES}).")
+    _add_on_bad_bytes_flag(parser)
+    parser.set_defaults(run=_shard_corpus)
 
 
 def _finetune(arguments):
@@ -277,6 +314,7 @@ def build_parser():
         "Pretrain (masked LM, optionally with next-sentence prediction) on unlabeled text; "
         "writes a BERT-layout preset directory that finetune --preset reads, and prints "
         "held-out metrics as JSON.")
+    _add_shard_corpus_verb(verbs)
     _add_recipe_verb(
         verbs, "pretrain-images", ImagePretrainConfig, _pretrain_images,
         "Pretrain an image backbone on unlabelled images (SimCLR: two augmented views of "

@@ -16,6 +16,8 @@ DEFAULT_BUCKETS = (16, 24, 32, 48, 64, 96)
 
 
 def _examples_dataset(examples):
+    if isinstance(examples, tf.data.Dataset):  # a stream, already `((texts...), targets)`
+        return examples
     texts = tf.constant(examples.texts, tf.string)
     labels = tf.constant(examples.targets)  # class ids, scores or 0/1 rows, per task
     if examples.text_pairs is not None:
@@ -113,7 +115,9 @@ def text_dataset(
     of shapes (each compiles once, with or without XLA).
 
     Args:
-        examples: `LabeledTexts` or `TargetTexts` (pairs are packed as two segments).
+        examples: `LabeledTexts` or `TargetTexts` (pairs are packed as two segments), or
+            a `tf.data.Dataset` of `((text[, text_pair]), target)`: a stream, perhaps
+            larger than memory, that must come shuffled and is never cached here.
         tokenizer: a `keras_mapping.tokenizers.BertTokenizer`.
         max_length: longest packed sequence, special tokens included.
         batch_size: examples per batch.
@@ -139,6 +143,10 @@ def text_dataset(
     """
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be at least 1, got {batch_size}.")
+    streamed = isinstance(examples, tf.data.Dataset)
+    if streamed and (cache or shuffle):
+        raise ValueError("A `tf.data.Dataset` of examples is streamed: shuffle it before "
+                         "(in a bounded buffer) and pass cache=False, shuffle=False.")
     boundaries = length_buckets(max_length, buckets)
     dataset = tokenized_dataset(examples, tokenizer, max_length)
     if cache:
@@ -150,7 +158,7 @@ def text_dataset(
     dataset = _batched(dataset, batch_size, boundaries, group_by_length)
     dataset = dataset.map(_packer(tokenizer, max_length, boundaries),
                           num_parallel_calls=tf.data.AUTOTUNE)
-    if not repeat and not group_by_length:
+    if not repeat and not group_by_length and not streamed:
         # Unbatching hid the size; stating it gives Keras its progress-bar totals and keeps
         # it from warning that a finite evaluation set "ran out of data".
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(

@@ -1,9 +1,13 @@
 """tf.data pipelines for BERT pretraining: next-sentence pairs and dynamic masking.
 
+Examples are in-memory `LabeledTexts` (cached and shuffled whole) or, for corpora of any size,
+a `tf.data.Dataset` of `((text[, text_pair]), label)` streamed as given
+(`keras_mapping.data.corpus_stream.training_examples` shuffles it in a bounded buffer).
+
 Masks are drawn anew for each batch (dynamic masking, as in RoBERTa), inside tf.data, by
 `mask_tokens` (BERT's 80/10/10 rule; special tokens are never selected) from stateless random
-numbers, so a seed fixes them. Batches reuse the classification pipeline: exact-length batches, packing,
-caching of the token ids.
+numbers, so a seed fixes them. Batches reuse the classification pipeline: exact-length
+batches, packing, caching of in-memory token ids.
 """
 
 import math
@@ -11,62 +15,82 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_mapping.data.corpus import CorpusError
 from keras_mapping.data.pipelines import classification_dataset
-from keras_mapping.data.readers import LabeledTexts
 
 IS_NEXT, NOT_NEXT = 0, 1  # BertPretrainer's next-sentence labels, as in BERT
 
 
-def next_sentence_pairs(corpus, seed=0, random_rate=0.5):
-    """Sentence pairs for next-sentence prediction, one per pair of neighbouring sentences.
+NSP_CHUNK = 256  # pairs that draw their random second sentences from each other
 
-    With probability `random_rate` the second sentence is replaced by a random sentence of
-    another document (label `NOT_NEXT`), else it is the true next sentence (`IS_NEXT`).
+
+def neighbour_pairs(chunks):
+    """The pairs of neighbouring sentences of each document, from chunks of records in
+    document order (one file's `keras_mapping.data.corpus_stream.corpus_records`).
 
     Args:
-        corpus: a `keras_mapping.data.corpus.Corpus`.
-        seed: seed of the random choices.
-        random_rate: share of random second sentences.
+        chunks: a dataset of `{"sentence", "document", "position"}`, each a 1-D tensor of
+            consecutive records; a document may go on from one chunk into the next.
 
     Returns:
-        `LabeledTexts` with `text_pairs`, labels `IS_NEXT` (0) or `NOT_NEXT` (1).
-
-    Raises:
-        CorpusError: fewer than two documents (no "other document" to draw from), or no
-            document with two sentences.
+        A dataset of chunks `{"first", "second", "document"}`: every sentence with the next
+        one of its document.
 
     Example:
-    >>> from keras_mapping.data.corpus import Corpus
-    >>> corpus = Corpus((("A.", "B.", "C."), ("X.", "Y.")), ("one", "two"))
-    >>> pairs = next_sentence_pairs(corpus, seed=1)
-    >>> len(pairs), sorted(set(pairs.labels)) <= [0, 1]
-    (3, True)
+    >>> chunks = tf.data.Dataset.from_tensor_slices({
+    ...     "sentence": [["A.", "B."], ["C.", "X."]],
+    ...     "document": tf.constant([[7, 7], [7, 9]], tf.int64),
+    ...     "position": tf.constant([[0, 1], [2, 0]], tf.int64)})
+    >>> [(a.numpy(), b.numpy()) for pairs in neighbour_pairs(chunks)
+    ...  for a, b in zip(pairs["first"], pairs["second"])]
+    [(b'A.', b'B.'), (b'B.', b'C.')]
     """
-    documents = corpus.documents
-    if len(documents) < 2:
-        raise CorpusError(
-            f"Next-sentence prediction needs at least 2 documents (random second sentences "
-            f"come from another document); the corpus holds {len(documents)}. Separate "
-            "documents with a blank line or put them in separate files.")
-    if not any(len(document) >= 2 for document in documents):
-        raise CorpusError("Next-sentence prediction needs documents of at least 2 sentences "
-                          "(one a line); every document here has one.")
-    rng = np.random.default_rng(seed)
-    firsts, seconds, labels = [], [], []
-    for index, document in enumerate(documents):
-        for position in range(len(document) - 1):
-            firsts.append(document[position])
-            if rng.random() < random_rate:
-                other = int(rng.integers(len(documents) - 1))
-                other += other >= index
-                seconds.append(documents[other][int(rng.integers(len(documents[other])))])
-                labels.append(NOT_NEXT)
-            else:
-                seconds.append(document[position + 1])
-                labels.append(IS_NEXT)
-    return LabeledTexts(firsts, labels, ["is_next", "not_next"], "next-sentence pairs",
-                        text_pairs=seconds)
+    def follow(previous, chunk):
+        # `previous` is the last record seen, which may begin a pair with this chunk's first.
+        joined = {name: tf.concat([previous[name], chunk[name]], 0) for name in previous}
+        follows = ((joined["position"][1:] == joined["position"][:-1] + 1)
+                   & (joined["document"][1:] == joined["document"][:-1]))
+        pairs = {"first": tf.boolean_mask(joined["sentence"][:-1], follows),
+                 "second": tf.boolean_mask(joined["sentence"][1:], follows),
+                 "document": tf.boolean_mask(joined["document"][1:], follows)}
+        return {name: value[-1:] for name, value in joined.items()}, pairs
+
+    nothing = {"sentence": tf.constant([""]), "document": tf.constant([-1], tf.int64),
+               "position": tf.constant([-2], tf.int64)}  # a record nothing follows
+    return chunks.scan(nothing, follow)
+
+
+def with_random_second_sentences(pairs, seed=0, random_rate=0.5):
+    """Next-sentence examples from neighbouring pairs: with probability `random_rate` the
+    second sentence is replaced by a sentence of another document (label `NOT_NEXT`), else
+    kept (`IS_NEXT`).
+
+    The random sentences come from the stream itself: each chunk of `NSP_CHUNK` pairs
+    (drawn from a shuffle buffer for training) trades second sentences between its own
+    pairs, so no corpus-wide index is needed. A draw that lands on the same document
+    (possible only when a chunk holds few documents) keeps the true next sentence.
+
+    Args:
+        pairs: a dataset of `{"first", "second", "document"}` (`neighbour_pairs`).
+        seed: the draws of chunk `i` come from the stateless seed `(seed, i)`.
+        random_rate: share of second sentences to replace.
+
+    Returns:
+        A dataset of `((first, second), label)`, labels `IS_NEXT` (0) or `NOT_NEXT` (1).
+    """
+    def draw(index, chunk):
+        size = tf.shape(chunk["first"])[0]
+        choice_seed, partner_seed = tf.unstack(tf.random.experimental.stateless_split(
+            tf.stack([tf.constant(seed, tf.int64), index]), 2))
+        chosen = tf.random.stateless_uniform([size], choice_seed) < random_rate
+        # Another pair of the chunk: an offset in [1, size - 1] never points back at itself.
+        offsets = 1 + tf.cast(tf.random.stateless_uniform([size], partner_seed)
+                              * tf.cast(size - 1, tf.float32), tf.int32)
+        partners = tf.math.floormod(tf.range(size) + offsets, size)
+        replaced = chosen & (tf.gather(chunk["document"], partners) != chunk["document"])
+        seconds = tf.where(replaced, tf.gather(chunk["second"], partners), chunk["second"])
+        return (chunk["first"], seconds), tf.where(replaced, NOT_NEXT, IS_NEXT)
+
+    return pairs.batch(NSP_CHUNK).enumerate().map(draw).unbatch()
 
 
 def mask_tokens(token_ids, selectable, seed, *, mask_rate, mask_token_id, vocabulary_size,
@@ -190,14 +214,27 @@ def prediction_slots(max_length, mask_rate, whole_word=False):
     return max_length if whole_word else math.ceil(mask_rate * max_length)
 
 
+def _length_grouped_batches(examples, tokenizer, max_length, batch_size, shuffle, seed,
+                            repeat, static_shapes):
+    """Packed batches of one length (or length bucket) each. In-memory examples are cached
+    and shuffled whole; a `tf.data.Dataset` is a stream (perhaps larger than memory) and
+    comes through in its own order, uncached."""
+    streamed = isinstance(examples, tf.data.Dataset)
+    return classification_dataset(examples, tokenizer, max_length=max_length,
+                                  batch_size=batch_size, shuffle=shuffle and not streamed,
+                                  seed=seed, buckets="auto" if static_shapes else None,
+                                  group_by_length=True, repeat=repeat, cache=not streamed)
+
+
 def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_rate=0.15,
                       whole_word=False, next_sentence=False, shuffle=True, seed=None,
                       repeat=False, static_shapes=False):
     """Batches for `BertMaskedLM` (or, with `next_sentence`, `BertPretrainer`).
 
     Args:
-        examples: `LabeledTexts`: single sentences (labels unused), or sentence pairs from
-            `next_sentence_pairs` when `next_sentence` is set.
+        examples: single sentences (labels unused), or with `next_sentence` sentence pairs
+            labelled `IS_NEXT`/`NOT_NEXT`: `LabeledTexts`, or a stream (`tf.data.Dataset`
+            of `((text[, text_pair]), label)`, such as `corpus_stream.training_examples`).
         tokenizer: a `keras_mapping.tokenizers.BertTokenizer`.
         max_length: longest packed sequence.
         batch_size: sequences per batch.
@@ -206,7 +243,7 @@ def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_r
         whole_word: select whole words: every piece of a chosen word is predicted
             (tensorflow-text's masking over `[batch, (words), (pieces)]`).
         next_sentence: also yield the next-sentence labels, for `BertPretrainer`.
-        shuffle: shuffle each pass.
+        shuffle: shuffle each pass (`LabeledTexts`; a stream comes in its own order).
         seed: seed of the shuffle and of the masks (batch `i` is masked with the stateless
             seed `(seed, i)`, so the same seed gives the same batches); None draws one from
             NumPy's global generator.
@@ -231,10 +268,8 @@ def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_r
     >>> sorted(inputs), tuple(mask_ids.shape) == tuple(inputs["mask_positions"].shape)
     (['mask_positions', 'padding_mask', 'segment_ids', 'token_ids'], True)
     """
-    batches = classification_dataset(examples, tokenizer, max_length=max_length,
-                                     batch_size=batch_size, shuffle=shuffle, seed=seed,
-                                     buckets="auto" if static_shapes else None,
-                                     group_by_length=True, repeat=repeat)
+    batches = _length_grouped_batches(examples, tokenizer, max_length, batch_size, shuffle,
+                                      seed, repeat, static_shapes)
     slots = prediction_slots(max_length, mask_rate, whole_word) if static_shapes else None
     mask = _masking(tokenizer, mask_rate, whole_word,
                     np.random.randint(2**31 - 1) if seed is None else seed, slots)
@@ -256,11 +291,12 @@ def causal_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, shuffl
     text), inputs without the last token, targets without the first.
 
     Args:
-        examples: `LabeledTexts` of sentences (labels unused).
+        examples: sentences (labels unused): `LabeledTexts` or a stream, as for
+            `masked_lm_dataset`.
         tokenizer: a `keras_mapping.tokenizers.BertTokenizer`.
         max_length: longest sequence before the shift.
         batch_size: sequences per batch.
-        shuffle: shuffle each pass.
+        shuffle: shuffle each pass (`LabeledTexts`; a stream comes in its own order).
         seed: shuffle seed.
         repeat: repeat forever.
         static_shapes: pad sequences to a few length buckets, for XLA and TPUs.
@@ -278,10 +314,8 @@ def causal_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, shuffl
     >>> inputs["token_ids"].numpy().tolist(), targets.numpy().tolist()
     ([[101, 1037, 2986, 2143]], [[1037, 2986, 2143, 102]])
     """
-    batches = classification_dataset(examples, tokenizer, max_length=max_length,
-                                     batch_size=batch_size, shuffle=shuffle, seed=seed,
-                                     buckets="auto" if static_shapes else None,
-                                     group_by_length=True, repeat=repeat)
+    batches = _length_grouped_batches(examples, tokenizer, max_length, batch_size, shuffle,
+                                      seed, repeat, static_shapes)
 
     def shift(inputs, labels):
         token_ids, mask = inputs["token_ids"], inputs["padding_mask"]
@@ -297,11 +331,12 @@ def contrastive_dataset(examples, tokenizer, max_length=128, batch_size=32, shuf
     sentence's positive is its own second view).
 
     Args:
-        examples: `LabeledTexts` of sentences (labels unused).
+        examples: sentences (labels unused): `LabeledTexts` or a stream, as for
+            `masked_lm_dataset`.
         tokenizer: a `keras_mapping.tokenizers.BertTokenizer`.
         max_length: longest packed sequence.
         batch_size: sentences per batch (the negatives of each are the others).
-        shuffle: shuffle each pass.
+        shuffle: shuffle each pass (`LabeledTexts`; a stream comes in its own order).
         seed: shuffle seed.
         repeat: repeat forever.
         static_shapes: pad sequences to a few length buckets, for XLA and TPUs.
@@ -309,10 +344,8 @@ def contrastive_dataset(examples, tokenizer, max_length=128, batch_size=32, shuf
     Returns:
         A dataset of `(inputs, targets, weights)` with all weights 1.
     """
-    batches = classification_dataset(examples, tokenizer, max_length=max_length,
-                                     batch_size=batch_size, shuffle=shuffle, seed=seed,
-                                     buckets="auto" if static_shapes else None,
-                                     group_by_length=True, repeat=repeat)
+    batches = _length_grouped_batches(examples, tokenizer, max_length, batch_size, shuffle,
+                                      seed, repeat, static_shapes)
 
     def targets(inputs, labels):
         positions = tf.range(tf.shape(labels)[0], dtype=tf.int32)

@@ -6,6 +6,7 @@ is stored with a model so that later files map their labels to the same ids.
 """
 
 import csv
+import gzip
 import json
 import numbers
 import re
@@ -287,6 +288,7 @@ def from_lists(texts, labels, label_names=None, *, text_pairs=None, label_vocabu
 
 
 BAD_BYTES = ("error", "replace")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def check_bad_bytes(on_bad_bytes):
@@ -308,8 +310,17 @@ def _decoded_lines(file, path, encoding, on_bad_bytes):
         yield line.removeprefix("\ufeff") if number == 1 else line
 
 
+def open_bytes(path):
+    """`path` opened for reading bytes; a gzip'd file (its bytes start with gzip's magic
+    number, whatever its name) is decompressed as it is read."""
+    with open(path, "rb") as file:
+        compressed = file.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
 def text_lines(path, encoding="utf-8", on_bad_bytes="error"):
-    """Yields the lines of a text file one at a time, without their line ends, streaming it.
+    """Yields the lines of a text file one at a time, without their line ends, streaming it
+    (a gzip'd file is decompressed on the way).
 
     Args:
         path: the file.
@@ -325,7 +336,7 @@ def text_lines(path, encoding="utf-8", on_bad_bytes="error"):
     ['café', 'bad \ufffd']
     """
     check_bad_bytes(on_bad_bytes)
-    with open(path, "rb") as file:
+    with open_bytes(path) as file:
         for line in _decoded_lines(file, path, encoding, on_bad_bytes):
             yield line.removesuffix("\n").removesuffix("\r")
 

@@ -158,6 +158,14 @@ def is_multi_worker(strategy):
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
+def worker_position(strategy):
+    """`(number of workers, this worker's index)`: `(1, 0)` on one machine."""
+    if not is_multi_worker(strategy):
+        return 1, 0
+    resolver = strategy.cluster_resolver
+    return len(resolver.cluster_spec().as_dict().get("worker", [])), resolver.task_id
+
+
 def is_chief(strategy):
     """Whether this process writes a run's files: the first worker of several, or the only
     process."""
@@ -206,10 +214,13 @@ def train_across_replicas(model, element_spec):
         model.make_test_function = make_test_function
 
 
-def whole_split_on_every_worker(dataset, strategy):
-    """Validation batches for `fit` that every worker evaluates in full (the logs average
-    equal values), so that workers take the same decisions and none waits on a batch
-    another lacks; `dataset` unchanged on one machine."""
+def this_workers_batches(dataset, strategy):
+    """`dataset` as this worker's own batches for `fit` (unchanged on one machine).
+
+    Two uses: validation, which every worker scores in full from the same split (the logs
+    then average equal values), so that all take the same decisions and none waits on a
+    batch another lacks; and training data a worker already read from its own files.
+    """
     if dataset is None or not is_multi_worker(strategy):
         return dataset
     return strategy.distribute_datasets_from_function(lambda context: dataset)

@@ -23,7 +23,7 @@ from keras_mapping.checkpoints import model_dir
 from keras_mapping.training.callbacks import StopOnNonFiniteLoss
 from keras_mapping.training.distribute import (WorkerLost, is_chief, share_of_each_batch,
                                                train_across_replicas,
-                                               whole_split_on_every_worker)
+                                               this_workers_batches)
 from keras_mapping.training.precision import PRECISION_POLICIES, resolve_precision
 from keras_mapping.training.resumable import resumable_fit, saved_step
 from keras_mapping.training.run_state import RUN_STATE_DIR, check_output_directory
@@ -122,7 +122,7 @@ class Rounds:
 
 def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbacks=(),
                  validation_data=None, tensorboard=False, verbose=1, print_fn=print,
-                 verb="train"):
+                 verb="train", per_worker=False):
     """Trains `model` over `rounds`, resuming a killed run from its last checkpoint, with a
     NaN guard first and a CSV log (and TensorBoard) last.
 
@@ -133,6 +133,8 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
         checkpoint_every: steps between checkpoints within a round (0: round ends only).
         callbacks: the verb's callbacks, in the order they must see each round's logs (a
             `StopOnNonFiniteLoss` goes first when none is among them).
+        per_worker: `train_batches` gives this worker's own batches (read from its share
+            of the files); otherwise global batches, which workers split.
 
     Returns:
         `(training seconds, the step the run resumed from)`.
@@ -151,12 +153,13 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
         loggers.append(keras.callbacks.TensorBoard(str(logs / "tensorboard"), write_graph=False))
     started = time.time()
     try:
+        distribute = this_workers_batches if per_worker else share_of_each_batch
         resumable_fit(
-            model, lambda step: share_of_each_batch(train_batches(step), run.strategy),
+            model, lambda step: distribute(train_batches(step), run.strategy),
             rounds=rounds.rounds, steps_per_round=rounds.steps_per_round,
             directory=run.checkpoints, save=run.chief, checkpoint_every=checkpoint_every,
             callbacks=callbacks + loggers,
-            validation_data=whole_split_on_every_worker(validation_data, run.strategy),
+            validation_data=this_workers_batches(validation_data, run.strategy),
             shuffle=False,  # the pipelines shuffle, seeded
             verbose=verbose)
     except tf.errors.UnavailableError as error:  # a peer stopped answering

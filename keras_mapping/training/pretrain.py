@@ -18,16 +18,19 @@ import tensorflow as tf
 
 from keras_mapping.checkpoints import model_dir
 from keras_mapping.checkpoints.bert_layout import tokenizer_config
-from keras_mapping.data.corpus import CorpusError, read_corpus
+from keras_mapping.data.corpus import open_corpus
+from keras_mapping.data.corpus_stream import (check_training_data, held_out_examples,
+                                              naming_corpus_errors, training_examples,
+                                              vocabulary_sample)
 from keras_mapping.data.pretraining import (causal_lm_dataset, contrastive_dataset,
-                                           masked_lm_dataset, next_sentence_pairs)
-from keras_mapping.data.readers import BAD_BYTES, LabeledTexts
+                                           masked_lm_dataset)
+from keras_mapping.data.readers import BAD_BYTES
 from keras_mapping.models import (ARCHITECTURES, BertBackbone, BertMaskedLM, BertPretrainer,
                                   BertSimCSE)
 from keras_mapping.models.gpt import GPTBackbone, GPTCausalLM
 from keras_mapping.tokenizers import BertTokenizer, train_wordpiece_vocabulary
 from keras_mapping.training.distribute import (STRATEGIES, as_distributable, create_strategy,
-                                               needs_static_shapes)
+                                               needs_static_shapes, worker_position)
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.engine import Rounds, close_run, open_run, train_rounds
 from keras_mapping.training.precision import PRECISIONS, restores_global_settings
@@ -46,8 +49,10 @@ class PretrainConfig(Recipe):
     """A pretraining run.
 
     Args:
-        corpus: text files or folders of `*.txt` files: one sentence a line, documents
-            separated by blank lines (a file without blank lines is one document).
+        corpus: text files (gzip'd or not), TFRecord shards from `shard-corpus`, or folders
+            of them (their `*.txt`, `*.txt.gz`, `*.tfrecord` files): one sentence a line,
+            documents separated by blank lines (a file without blank lines is one
+            document). Streamed, never read whole.
         out: output directory; it ends as a BERT-layout preset.
         objective: "mlm" (masked LM on single sentences), "mlm+nsp" (masked LM on sentence
             pairs plus next-sentence prediction), "contrastive" (SimCSE: two dropout views
@@ -57,8 +62,9 @@ class PretrainConfig(Recipe):
             `keras_mapping.models.ARCHITECTURES`).
         init_from: preset name or BERT-layout directory to continue from (its weights and
             vocabulary; `preset` is then ignored).
-        train_vocab: learn a WordPiece vocabulary on the corpus first (from scratch only;
-            otherwise BERT's uncased vocabulary is used).
+        train_vocab: learn a WordPiece vocabulary on a sample of the training sentences
+            first (at most 200,000, spread over the files; from scratch only; otherwise
+            BERT's uncased vocabulary is used).
         vocab_size: size of that vocabulary.
         steps: training steps.
         batch_size: sequences per step and replica.
@@ -69,12 +75,14 @@ class PretrainConfig(Recipe):
         mask_rate: share of tokens to predict (of those 80% `[MASK]`, 10% random, 10% kept).
         whole_word: mask whole words (all pieces of a chosen word) instead of single pieces.
         temperature: softmax temperature of the contrastive objective.
-        validation_share: share of documents held out to measure MLM accuracy and perplexity.
+        validation_share: share of documents held out to measure MLM accuracy and
+            perplexity, chosen by a fingerprint of their text (the same whatever the order
+            of the files and the seed); at most 4,096 of their examples are measured.
         steps_per_round: steps between validations; each round is also a resume point.
         checkpoint_every: steps between checkpoints within a round, from which a killed run
             resumes (0: at round ends only).
         dropout: dropout rate in the backbone.
-        seed: seed for weights, data order, held-out documents and masks.
+        seed: seed for weights, data order, masks and next-sentence draws.
         precision: "auto", "fp32", "bf16" or "fp16".
         on_bad_bytes: bytes that are not UTF-8 in the corpus: "error" stops, naming the file
             and line; "replace" reads them as U+FFFD.
@@ -151,37 +159,16 @@ class PretrainConfig(Recipe):
 
 
 
-def _split_documents(corpus, share, seed, minimum):
-    """Held-out documents for validation: a seeded sample of `share` of them, at least
-    `minimum`, and none when that would leave fewer than `minimum` for training."""
-    count = len(corpus.documents)
-    held = max(minimum, round(share * count)) if share else 0
-    if count - held < minimum:
-        held = 0
-    order = np.random.default_rng(seed).permutation(count)
-    held_out = set(order[:held].tolist())
-    train = [d for i, d in enumerate(corpus.documents) if i not in held_out]
-    validation = [d for i, d in enumerate(corpus.documents) if i in held_out]
-    return (type(corpus)(tuple(train), ("training documents",)),
-            type(corpus)(tuple(validation), ("held-out documents",)))
-
-
-def _examples(corpus, objective, seed):
-    if objective == "mlm+nsp":
-        return next_sentence_pairs(corpus, seed=seed)
-    sentences = corpus.sentences
-    return LabeledTexts(sentences, [0] * len(sentences), ["unlabeled"], "corpus sentences")
-
-
-def _tokenizer(config, train_corpus, state):
+def _tokenizer(config, corpus, state):
     if config.init_from:
         return BertTokenizer.from_preset(config.init_from)
     if not config.train_vocab:
         return BertTokenizer.from_preset(DEFAULT_VOCABULARY_PRESET)
     vocabulary = state / "vocab.txt"
     if not vocabulary.is_file():  # a resumed run keeps the vocabulary it trained on
-        train_wordpiece_vocabulary(train_corpus.sentences, config.vocab_size,
-                                   output_path=str(vocabulary))
+        train_wordpiece_vocabulary(
+            vocabulary_sample(corpus, validation_share=config.validation_share),
+            config.vocab_size, output_path=str(vocabulary))
     return BertTokenizer(str(vocabulary))
 
 
@@ -309,34 +296,37 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     # Before TensorFlow runs anything: some strategies configure the runtime.
     strategy = create_strategy(config.strategy, config.tpu)
     global_batch_size = config.batch_size * strategy.num_replicas_in_sync
-    train_corpus, validation_corpus, train = _read_pretraining_data(config, global_batch_size)
-    run = open_run(config, strategy, FINISHED_MARKERS[config.objective])
-    tokenizer = _tokenizer(config, train_corpus, run.state)
-    rounds = Rounds.of_steps(config.steps, config.steps_per_round)
-    with strategy.scope():
-        model = build_pretrainer(config, tokenizer)
-        _compile(model, config, rounds.steps)
-    validation_data = _validation_data(validation_corpus, tokenizer, config, global_batch_size)
-    print_fn(f"pretrain: {len(train_corpus) + len(validation_corpus):,} documents, "
-             f"{len(train):,} training examples, objective {config.objective}, "
-             f"{model.count_params():,} parameters, {rounds.steps:,} steps in "
-             f"{rounds.rounds} rounds of global batches of {global_batch_size} on "
-             f"{run.replicas} replica(s); precision {run.precision}")
-    # Keras validates without dropout, which makes the contrastive views identical.
-    per_round_validation = None
-    if validation_data is not None and config.objective != "contrastive":
-        per_round_validation = as_distributable(validation_data, strategy)
-
-    def train_batches(step):
-        batches = _dataset(train, tokenizer, config, global_batch_size, seed=config.seed,
-                           repeat=True)
-        return as_distributable(batches, strategy).skip(step)
-
-    seconds, _ = train_rounds(run, model, train_batches, rounds,
-                              checkpoint_every=config.checkpoint_every, callbacks=callbacks,
-                              validation_data=per_round_validation, verbose=verbose,
-                              print_fn=print_fn, verb="pretrain")
-    metrics = _held_out_metrics(model, validation_data, config.objective)
+    corpus = open_corpus(config.corpus, on_bad_bytes=config.on_bad_bytes)
+    # A bad byte met later, mid-stream, stops the run with its file and line.
+    with naming_corpus_errors(corpus):
+        # Refused before anything is written: a corpus that cannot give one batch.
+        check_training_data(corpus, validation_share=config.validation_share,
+                            next_sentence=config.objective == "mlm+nsp",
+                            batch_size=global_batch_size)
+        run = open_run(config, strategy, FINISHED_MARKERS[config.objective])
+        tokenizer = _tokenizer(config, corpus, run.state)
+        rounds = Rounds.of_steps(config.steps, config.steps_per_round)
+        with strategy.scope():
+            model = build_pretrainer(config, tokenizer)
+            _compile(model, config, rounds.steps)
+        validation_data = _validation_data(corpus, tokenizer, config, global_batch_size)
+        print_fn(f"pretrain: streaming {corpus.describe()}, objective {config.objective}, "
+                 f"{model.count_params():,} parameters, {rounds.steps:,} steps in "
+                 f"{rounds.rounds} rounds of global batches of {global_batch_size} on "
+                 f"{run.replicas} replica(s); precision {run.precision}")
+        # Keras validates without dropout, which makes the contrastive views identical.
+        per_round_validation = None
+        if validation_data is not None and config.objective != "contrastive":
+            per_round_validation = as_distributable(validation_data, strategy)
+        train_batches, per_worker = _training_batches(corpus, tokenizer, config, strategy,
+                                                      print_fn)
+        seconds, _ = train_rounds(
+            run, model, train_batches, rounds, checkpoint_every=config.checkpoint_every,
+            callbacks=callbacks, validation_data=per_round_validation, verbose=verbose,
+            print_fn=print_fn, verb="pretrain", per_worker=per_worker)
+        if not run.chief:  # the chief measures and writes the preset
+            return close_run(run, {"train_seconds": round(seconds, 1)}, started)
+        metrics = _held_out_metrics(model, validation_data, config.objective)
     metrics.update(train_seconds=round(seconds, 1), steps=rounds.steps,
                    precision=run.precision)
     model_dir.write_json_atomically(run.out / model_dir.METRICS_FILE, metrics)
@@ -351,32 +341,53 @@ def pretrain(config, callbacks=(), verbose=1, print_fn=print):
     return metrics
 
 
-def _read_pretraining_data(config, global_batch_size):
-    """The corpus split into training and held-out documents, and the training examples;
-    a corpus too small for one batch is refused before anything is written."""
-    corpus = read_corpus(config.corpus, on_bad_bytes=config.on_bad_bytes)
-    next_sentence = config.objective == "mlm+nsp"
-    # NSP draws random sentences from other documents: each side needs two documents.
-    train_corpus, validation_corpus = _split_documents(
-        corpus, config.validation_share, config.seed, minimum=2 if next_sentence else 1)
-    train = _examples(train_corpus, config.objective, config.seed)
-    if len(train) < global_batch_size:
-        raise CorpusError(
-            f"The corpus gives {len(train)} training examples ("
-            f"{'sentence pairs' if next_sentence else 'sentences'}), fewer than one batch of "
-            f"{global_batch_size}; add text or lower --batch-size.")
-    return train_corpus, validation_corpus, train
+def _training_batches(corpus, tokenizer, config, strategy, print_fn):
+    """`(train_batches, per_worker)` for `train_rounds`: `train_batches(step)` rebuilds the
+    stream and skips to batch `step` (reading the skipped batches again, not training on
+    them), so a resumed run sees the batches the killed one would have.
+
+    Several workers each read their own files when there are at least as many files as
+    workers (`per_worker`: this worker's part of each global batch comes from its files);
+    otherwise every worker streams the whole corpus and takes its share of each global
+    batch, which trains exactly as one machine would."""
+    workers, index = worker_position(strategy)
+    per_worker = 1 < workers <= len(corpus.files)
+    if per_worker:  # each replica takes a batch of its worker's own
+        batch_size = config.batch_size
+        print_fn(f"pretrain: worker {index} of {workers} reads "
+                 f"{len(corpus.files[index::workers])} of the {len(corpus.files)} files")
+    else:
+        workers, index = 1, 0
+        batch_size = config.batch_size * strategy.num_replicas_in_sync
+
+    def train_batches(step):
+        examples = training_examples(
+            corpus, validation_share=config.validation_share,
+            next_sentence=config.objective == "mlm+nsp", seed=config.seed,
+            num_workers=workers, worker_index=index)
+        batches = _dataset(examples, tokenizer, config, batch_size, seed=config.seed,
+                           repeat=True)
+        return as_distributable(batches, strategy).skip(step)
+
+    return train_batches, per_worker
 
 
-def _validation_data(validation_corpus, tokenizer, config, global_batch_size):
-    if not len(validation_corpus):
+def _validation_data(corpus, tokenizer, config, global_batch_size):
+    if not config.validation_share:
         return None
-    # Masks drawn once and cached, so every round is measured on the same predictions.
-    data = _dataset(_examples(validation_corpus, config.objective, config.seed + 1),
-                    tokenizer, config, global_batch_size, shuffle=False).cache()
+    examples = held_out_examples(corpus, validation_share=config.validation_share,
+                                 next_sentence=config.objective == "mlm+nsp",
+                                 seed=config.seed + 1)
+    # Masks drawn once and cached (the held-out examples are bounded), so every round is
+    # measured on the same predictions.
+    data = _dataset(examples, tokenizer, config, global_batch_size, seed=config.seed + 1,
+                    shuffle=False).cache()
     # Grouping by length hides the number of batches; counting them (which fills the
     # cache) keeps Keras from warning that validation "ran out of data".
-    return data.apply(tf.data.experimental.assert_cardinality(sum(1 for _ in data)))
+    batches = sum(1 for _ in data)
+    if not batches:  # a corpus too small for any document to fall in the share
+        return None
+    return data.apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def _held_out_metrics(model, validation_data, objective):

@@ -86,3 +86,20 @@ def test_seeded_shuffle_is_reproducible_and_reshuffles(tokenizer):
 def test_rejects_bad_batch_size(tokenizer):
     with pytest.raises(ValueError, match="batch_size"):
         classification_dataset(from_lists(["x"], [0]), tokenizer, batch_size=0)
+
+
+def test_a_stream_of_examples_is_batched_as_given_and_never_cached(tokenizer):
+    import tensorflow as tf
+
+    texts = sentences(50, seed=2)
+    labels = list(range(50))
+    in_memory = classification_dataset(from_lists(texts, [0] * 50), tokenizer, batch_size=8,
+                                       group_by_length=True)
+    stream = tf.data.Dataset.from_tensor_slices(((tf.constant(texts),), tf.constant(labels)))
+    streamed = classification_dataset(stream, tokenizer, batch_size=8, group_by_length=True,
+                                      shuffle=False, cache=False)
+    assert ([ids.tolist() for ids in (b[0]["token_ids"].numpy() for b in in_memory)]
+            == [ids.tolist() for ids in (b[0]["token_ids"].numpy() for b in streamed)])
+    for flags in ({"cache": True}, {"cache": False, "shuffle": True}):
+        with pytest.raises(ValueError, match="streamed: shuffle it before"):
+            classification_dataset(stream, tokenizer, **flags)

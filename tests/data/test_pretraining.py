@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_mapping.data import (Corpus, CorpusError, from_lists, masked_lm_dataset,
-                                next_sentence_pairs, read_corpus)
+from keras_mapping.data import (from_lists, masked_lm_dataset, neighbour_pairs,
+                                with_random_second_sentences)
+from keras_mapping.data.corpus import document_key
 from keras_mapping.data.pretraining import IS_NEXT, NOT_NEXT
 from keras_mapping.tokenizers import BertTokenizer
 
@@ -58,67 +59,52 @@ def test_masks_are_dynamic(tokenizer):
     assert not np.array_equal(first, second)
 
 
+def record_chunks(documents, chunk=7):
+    """Records of `documents` (`{"sentence", "document", "position"}`) in chunks of `chunk`,
+    as a corpus file streams them: documents run on from one chunk into the next."""
+    rows = [(sentence, document_key(document), position) for document in documents
+            for position, sentence in enumerate(document)]
+    columns = [list(column) for column in zip(*rows)]
+    return tf.data.Dataset.from_tensor_slices({
+        "sentence": tf.constant(columns[0]), "document": tf.constant(columns[1], tf.int64),
+        "position": tf.constant(columns[2], tf.int64)}).batch(chunk)
+
+
+def next_sentence_examples(documents, seed):
+    pairs = neighbour_pairs(record_chunks(documents)).unbatch()
+    return [(first.numpy().decode(), second.numpy().decode(), int(label))
+            for (first, second), label in with_random_second_sentences(pairs, seed=seed)]
+
+
 def test_next_sentence_pairs():
-    documents = tuple(tuple(f"doc{d} sentence{s} ." for s in range(6)) for d in range(20))
-    pairs = next_sentence_pairs(Corpus(documents, ("test",) * 20), seed=3)
-    assert len(pairs) == 20 * 5
-    labels = np.array(pairs.labels)
+    documents = [[f"doc{d} sentence{s} ." for s in range(6)] for d in range(80)]
+    examples = next_sentence_examples(documents, seed=3)
+    assert len(examples) == 80 * 5  # every pair of neighbours, across chunk boundaries
+    labels = np.array([label for *_, label in examples])
     assert 0.4 < (labels == NOT_NEXT).mean() < 0.6
-    for first, second, label in zip(pairs.texts, pairs.text_pairs, labels):
+    for first, second, label in examples:
         doc, sentence = first.split()[:2]
         if label == IS_NEXT:
             assert second == f"{doc} sentence{int(sentence[8:]) + 1} ."
         else:
             assert not second.startswith(doc + " ")
-    again = next_sentence_pairs(Corpus(documents, ("test",) * 20), seed=3)
-    assert again.text_pairs == pairs.text_pairs
+    assert next_sentence_examples(documents, seed=3) == examples
+    assert next_sentence_examples(documents, seed=4) != examples
 
 
-def test_next_sentence_pairs_need_two_documents_of_two_sentences():
-    with pytest.raises(CorpusError, match="at least 2 documents"):
-        next_sentence_pairs(Corpus((("One.", "Two."),), ("a",)))
-    with pytest.raises(CorpusError, match="at least 2 sentences"):
-        next_sentence_pairs(Corpus((("One.",), ("Two.",)), ("a", "b")))
+def test_a_lone_document_gets_no_random_second_sentences():
+    examples = next_sentence_examples([["One.", "Two.", "Three."]], seed=0)
+    assert examples == [("One.", "Two.", IS_NEXT), ("Two.", "Three.", IS_NEXT)]
 
 
 def test_pretraining_batches_for_next_sentence(tokenizer):
-    documents = tuple(tuple(f"{WORDS[d]} {WORDS[s]} ." for s in range(4)) for d in range(6))
-    pairs = next_sentence_pairs(Corpus(documents, ("test",) * 6), seed=0)
+    documents = [[f"{WORDS[d]} {WORDS[s]} ." for s in range(4)] for d in range(6)]
+    pairs = with_random_second_sentences(neighbour_pairs(record_chunks(documents)).unbatch())
     inputs, labels, weights = next(iter(masked_lm_dataset(
         pairs, tokenizer, batch_size=4, next_sentence=True, seed=0)))
     assert sorted(labels) == sorted(weights) == ["mlm", "nsp"]
     assert labels["mlm"].shape == inputs["mask_positions"].shape == weights["mlm"].shape
     assert set(np.unique(inputs["segment_ids"].numpy())) == {0, 1}
-
-
-def test_read_corpus_documents_and_errors(tmp_path):
-    text = tmp_path / "a.txt"
-    text.write_text("One.\nTwo.\n\n\nThree.\n")
-    other = tmp_path / "b.txt"
-    other.write_text("Solo document line one.\nLine two.\n")
-    corpus = read_corpus([text, other])
-    assert corpus.documents == (("One.", "Two."), ("Three.",),
-                                ("Solo document line one.", "Line two."))
-    assert read_corpus([tmp_path]).documents == corpus.documents
-
-    binary = tmp_path / "weights.bin"
-    binary.write_bytes(b"fine line\n\x00\x01\x02binary\n")
-    with pytest.raises(CorpusError, match=r"weights.bin:2: NUL byte"):
-        read_corpus([binary])
-    latin = tmp_path / "latin.txt"
-    latin.write_bytes(b"ok\ncaf\xe9\n")
-    with pytest.raises(CorpusError, match=r"latin.txt:2: invalid UTF-8 .*--on-bad-bytes "
-                                          r"replace"):
-        read_corpus([latin])
-    assert read_corpus([latin], on_bad_bytes="replace").documents == (("ok", "caf\ufffd"),)
-    with pytest.raises(ValueError, match="on_bad_bytes must be 'error' or 'replace'"):
-        read_corpus([latin], on_bad_bytes="ignore")
-    empty = tmp_path / "empty.txt"
-    empty.write_text("\n  \n")
-    with pytest.raises(CorpusError, match="holds no text"):
-        read_corpus([empty])
-    with pytest.raises(FileNotFoundError, match="missing.txt"):
-        read_corpus([tmp_path / "missing.txt"])
 
 
 def test_whole_word_masking_predicts_every_piece_of_a_chosen_word(tokenizer):

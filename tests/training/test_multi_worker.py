@@ -47,14 +47,18 @@ def start_workers(command, count=2):
 
 
 def finish(processes, timeout=300):
+    """Waits for every process to succeed; returns their standard outputs."""
+    outputs = []
     try:
         for process in processes:
-            _, stderr = process.communicate(timeout=timeout)
+            stdout, stderr = process.communicate(timeout=timeout)
             assert process.returncode == 0, stderr[-3000:]
+            outputs.append(stdout)
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
+    return outputs
 
 
 def one_worker_run(preset, dataset, out):
@@ -133,11 +137,17 @@ def preset_weights(directory):
     return load_file(str(directory / "model.safetensors"))
 
 
-def test_two_workers_pretrain_the_one_worker_preset(tmp_path):
-    rng = np.random.default_rng(0)
+def write_corpus(path, documents, seed=0):
+    rng = np.random.default_rng(seed)
     words = "the a film story cast plot was is good bad long short".split()
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n\n".join(" ".join(rng.choice(words, 8)) for _ in range(120)))
+    path.write_text("\n\n".join(" ".join(rng.choice(words, 8)) for _ in range(documents)))
+    return path
+
+
+def test_two_workers_pretrain_the_one_worker_preset(tmp_path):
+    # One file for two workers: each streams it whole and trains on its share of every
+    # global batch, as one machine would.
+    corpus = write_corpus(tmp_path / "corpus.txt", 120)
     finish(start_workers(pretrain_command(corpus, tmp_path / "two", "--batch-size", "8",
                                           "--strategy", "multi-worker")))
     completed = subprocess.run(pretrain_command(corpus, tmp_path / "one", "--batch-size", "16",
@@ -148,3 +158,21 @@ def test_two_workers_pretrain_the_one_worker_preset(tmp_path):
     assert two.keys() == one.keys()
     for name in one:
         np.testing.assert_allclose(two[name], one[name], atol=1e-5, err_msg=name)
+
+
+def test_two_workers_stream_their_own_files_of_a_larger_corpus(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for index in range(2):
+        write_corpus(corpus / f"part{index}.txt", 80, seed=index)
+    outputs = finish(start_workers(pretrain_command(corpus, tmp_path / "out", "--batch-size",
+                                                    "8", "--strategy", "multi-worker",
+                                                    "--verbose", "2")))
+    for index, stdout in enumerate(outputs):
+        assert f"worker {index} of 2 reads 1 of the 2 files" in stdout
+    assert (tmp_path / "out" / "config.json").is_file()  # the chief published the preset
+    metrics = json.loads(outputs[0].strip().splitlines()[-1])
+    assert metrics["mlm_accuracy"] > 0
+    losses = [line.split("loss: ")[1].split()[0] for line in outputs[0].splitlines()
+              if "loss: " in line]
+    assert float(losses[-1]) < float(losses[0])

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from keras_mapping.cli.main import main
-from keras_mapping.data import CorpusError
+from keras_mapping.data import CorpusError, shard_corpus
+from keras_mapping.data.corpus import FIRST_LINES_CHECKED
 from keras_mapping.models import BertBackbone
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training import PretrainConfig, pretrain
+from tests.helpers import QUIET, AtStep
 
 SUBJECTS = "the cat|a dog|my friend|the teacher|our neighbour|the child".split("|")
 VERBS = "reads a book|eats an apple|walks home|sings a song|paints a wall|opens a door".split("|")
@@ -119,6 +121,7 @@ def test_bad_corpora_get_clear_errors(tmp_path, capsys):
     with pytest.raises(CorpusError, match="at least 2 documents"):
         pretrain(tiny_config(small, tmp_path / "b", objective="mlm+nsp",
                              validation_share=0.0), verbose=0)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     binary = tmp_path / "model.bin"
     binary.write_bytes(b"\x00\x01binary")
     assert main(["pretrain", "--corpus", str(binary), "--out", str(tmp_path / "c"),
@@ -176,3 +179,38 @@ def test_a_killed_run_resumes_at_its_last_checkpoint_and_matches(corpus_file, tm
     straight = BertBackbone.from_preset(str(tmp_path / "straight")).get_weights()
     for a, b in zip(straight, BertBackbone.from_preset(str(out)).get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def interrupt(model):
+    raise KeyboardInterrupt("killed")
+
+
+def test_a_killed_nsp_run_over_shards_resumes_and_matches_one_over_the_text(corpus_file,
+                                                                              tmp_path):
+    # One shard keeps the order of the text: the streams, and so the weights, are the same.
+    shard_corpus([corpus_file], tmp_path / "shards", shards=1)
+    # No held-out set (measured by the other tests): three runs cost less.
+    settings = dict(objective="mlm+nsp", steps=12, steps_per_round=12, checkpoint_every=4,
+                    dropout=0.1, validation_share=0.0)
+    pretrain(tiny_config(corpus_file, tmp_path / "straight", **settings), **QUIET)
+    config = tiny_config(tmp_path / "shards", tmp_path / "resumed", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(config, callbacks=[AtStep(7, interrupt)], **QUIET)
+    printed = []
+    pretrain(config, verbose=0, print_fn=printed.append)
+    assert "pretrain: resuming the killed run at step 4 of 12" in printed
+    for a, b in zip(BertBackbone.from_preset(str(tmp_path / "straight")).get_weights(),
+                    BertBackbone.from_preset(str(tmp_path / "resumed")).get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_a_bad_byte_met_mid_run_stops_it_with_file_and_line(corpus_file, tmp_path, capsys):
+    late = tmp_path / "late.txt"
+    late.write_bytes(corpus_file.read_bytes() * 6 + b"\n\ncaf\xe9 .\n")
+    line = late.read_bytes().count(b"\n")
+    assert line > FIRST_LINES_CHECKED  # not found up front: the run has started
+    assert main(["pretrain", "--corpus", str(late), "--out", str(tmp_path / "run"),
+                 "--preset", "bert_tiny", "--steps", "4", "--batch-size", "16",
+                 "--max-length", "16", "--precision", "fp32", "--verbose", "0"]) == 2
+    assert f"late.txt:{line}: invalid UTF-8" in capsys.readouterr().err
+    assert (tmp_path / "run" / "training_config.json").is_file()
