@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from glue_pairs import cpu_description
+from keras_mapping.training.distribute import loopback_cluster
 from results_table import record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,18 +80,6 @@ def finish(processes):
     return json.loads(outputs[0][0].strip().splitlines()[-1])
 
 
-def free_ports(count):
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def run_part(part, out, train_examples):
     """Runs one part; returns (its row without the comparisons, the shown command)."""
     shutil.rmtree(out, ignore_errors=True)
@@ -103,11 +92,8 @@ def run_part(part, out, train_examples):
                  ) + shown_command(arguments)
     elif part == "two_workers":
         arguments = finetune_arguments(out, train_examples, GLOBAL_BATCH // 2, "multi-worker")
-        workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
-        configs = [json.dumps({"cluster": {"worker": workers},
-                               "task": {"type": "worker", "index": index}}) for index in (0, 1)]
         metrics = finish([launch(CLI + arguments, {"TF_CONFIG": config, **ONE_THREAD})
-                          for config in configs])
+                          for config in loopback_cluster(2)])
         processes, cores = 2, 1
         shown = f"TF_CONFIG=... TF_NUM_*_THREADS=1 {shown_command(arguments)} (2 workers)"
     else:

@@ -12,6 +12,7 @@ Example:
 
 import json
 import os
+import socket
 import weakref
 
 import numpy as np
@@ -65,6 +66,27 @@ def create_strategy(name="auto", tpu=None):
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+def loopback_cluster(workers):
+    """`TF_CONFIG` values (JSON strings), one per worker, for a cluster of `workers`
+    processes on this machine (127.0.0.1, free ports): to try `--strategy multi-worker`
+    without a second machine.
+
+    Example:
+    >>> configs = loopback_cluster(2)
+    >>> json.loads(configs[1])["task"]
+    {'type': 'worker', 'index': 1}
+    """
+    sockets = [socket.socket() for _ in range(workers)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    addresses = [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return [json.dumps({"cluster": {"worker": addresses},
+                        "task": {"type": "worker", "index": index}})
+            for index in range(workers)]
 
 
 def needs_static_shapes(strategy, tpu=None, jit_compile=False):

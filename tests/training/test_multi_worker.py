@@ -5,7 +5,6 @@ resumes, on every worker, from the chief's last checkpoint."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,21 +12,12 @@ import time
 import numpy as np
 import pytest
 
+from keras_mapping.training.distribute import loopback_cluster
 from tests.helpers import assert_same_weights
 
 RECIPE = ("--epochs", "4", "--learning-rate", "5e-3", "--max-length", "32", "--dropout", "0",
           "--no-freeze-embeddings", "--evaluations-per-epoch", "2", "--precision", "fp32",
           "--checkpoint-every", "2", "--verbose", "0")
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def finetune_command(preset, dataset, out, *flags):
@@ -36,14 +26,9 @@ def finetune_command(preset, dataset, out, *flags):
 
 
 def start_workers(command, count=2):
-    workers = [f"127.0.0.1:{port}" for port in free_ports(count)]
-    processes = []
-    for index in range(count):
-        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(subprocess.Popen(
-            command, env={**os.environ, "TF_CONFIG": json.dumps(config)},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return processes
+    return [subprocess.Popen(command, env={**os.environ, "TF_CONFIG": config},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for config in loopback_cluster(count)]
 
 
 def finish(processes, timeout=300):
