@@ -60,17 +60,6 @@ def one_worker_model(tiny_preset, tiny_dataset, tmp_path_factory):
     return out
 
 
-def test_two_workers_train_the_one_worker_model(tiny_preset, tiny_dataset, one_worker_model,
-                                                tmp_path):
-    out = tmp_path / "two_workers"
-    finish(start_workers(finetune_command(tiny_preset, tiny_dataset, out, "--batch-size", "8",
-                                          "--strategy", "multi-worker")))
-    assert_same_weights(out, one_worker_model, atol=1e-5)
-    config = json.loads((out / "training_config.json").read_text())
-    assert config["strategy"] == "multi-worker"
-    assert not (out / ".run").exists()  # the chief cleaned up; the other worker wrote nothing
-
-
 def wait_for_checkpoint(out, step, processes, timeout=240):
     progress = out / ".run" / "checkpoints" / "progress.json"
     deadline = time.time() + timeout
@@ -102,7 +91,11 @@ def test_a_killed_worker_then_a_restarted_job_resumes_to_the_same_model(
     assert "Start every worker again with the same command" in stderr
     assert not (out / "model.keras").exists(), "the run ended before the kill"
     finish(start_workers(command))
+    # Two workers with half the batch each train the one-worker model, across the restart.
     assert_same_weights(out, one_worker_model, atol=1e-5)
+    config = json.loads((out / "training_config.json").read_text())
+    assert config["strategy"] == "multi-worker"
+    assert not (out / ".run").exists()  # the chief cleaned up; the other worker wrote nothing
 
 
 PRETRAIN_RECIPE = ("--preset", "bert_tiny", "--train-vocab", "--vocab-size", "120",

@@ -153,11 +153,11 @@ def test_a_killed_run_resumes_at_its_last_checkpoint_and_matches(corpus_file, tm
             self.epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == 2 and batch == 5:  # step 46
+            if self.epoch == 2 and batch == 5:  # step 22
                 raise Crash()
 
     # Dropout on: the masks' random state is restored along with the weights.
-    settings = dict(steps=60, steps_per_round=20, checkpoint_every=4, dropout=0.1)
+    settings = dict(steps=24, steps_per_round=8, checkpoint_every=4, dropout=0.1)
     pretrain(tiny_config(corpus_file, tmp_path / "straight", **settings), verbose=0)
     out = tmp_path / "resumed"
     config = tiny_config(corpus_file, out, **settings)
@@ -172,7 +172,7 @@ def test_a_killed_run_resumes_at_its_last_checkpoint_and_matches(corpus_file, tm
 
     pretrain(config, callbacks=[Rounds()], verbose=0, print_fn=printed.append)
     assert started == [2]
-    assert "pretrain: resuming the killed run at step 44 of 60" in printed
+    assert "pretrain: resuming the killed run at step 20 of 24" in printed
     with open(out / "logs" / "training.csv") as handle:
         assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
     assert (out / "config.json").is_file()
