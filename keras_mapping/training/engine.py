@@ -142,7 +142,8 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
     resumed_at = saved_step(run.checkpoints)
     if resumed_at:
         print_fn(f"{verb}: resuming the killed run at step {resumed_at:,} of {rounds.steps:,}")
-    train_across_replicas(model, train_batches(0).element_spec)
+    if run.replicas > 1:  # builds a pipeline for its spec: not on one device
+        train_across_replicas(model, train_batches(0).element_spec)
     logs = run.out / "logs"
     logs.mkdir(exist_ok=True)
     callbacks = list(callbacks)
