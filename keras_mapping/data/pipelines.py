@@ -6,7 +6,9 @@ length (exactly, or into buckets for XLA) so that short sentences are not padded
 """
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 from keras_mapping.tokenizers import BertPacker
@@ -26,22 +28,86 @@ def _examples_dataset(examples):
     return tf.data.Dataset.from_tensor_slices(((texts,), labels))
 
 
-def tokenized_dataset(examples, tokenizer, max_length):
-    """One element per example: a tuple of 1-D id tensors (one per text segment) and the
-    label. Words beyond `max_length` tokens are cut early to bound memory; the packer makes
-    the final cut."""
+@dataclass(frozen=True)
+class TokenizedTexts:
+    """Examples whose texts are token ids already, so that a run tokenizes each split once
+    for its truncation count, its training rounds and every validation round (each pass
+    over a tokenizing pipeline would otherwise rebuild the tokenizer's graph).
+
+    Args:
+        examples: the `LabeledTexts` or `TargetTexts` tokenized.
+        segments: one `[examples, (ids)]` ragged tensor per text segment, each row cut at
+            `max_length` word pieces.
+        max_length: the `max_length` they were tokenized for.
+    """
+
+    examples: object
+    segments: tuple
+    max_length: int
+
+    def __len__(self):
+        return len(self.examples)
+
+    @property
+    def targets(self):
+        return self.examples.targets
+
+    @property
+    def text_pairs(self):
+        return self.examples.text_pairs
+
+
+def _token_id_chunks(examples, tokenizer, max_length):
+    """Chunks of `TOKENIZE_CHUNK` examples as `((ids per segment), targets)`, tokenized in
+    parallel. Words beyond `max_length` tokens are cut early to bound memory; the packer
+    makes the final cut."""
     def tokenize(segments, labels):
         return tuple(tokenizer.tokenize(text)[:, :max_length] for text in segments), labels
 
     return (_examples_dataset(examples)
             .batch(TOKENIZE_CHUNK)
             .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-            .unbatch())
+            .with_options(pipeline_options()))
+
+
+def tokenize_texts(examples, tokenizer, max_length):
+    """`TokenizedTexts` of in-memory examples (streams and tokenized examples are returned
+    as they are).
+
+    Example:
+    >>> from keras_mapping.data import from_lists
+    >>> from keras_mapping.tokenizers import BertTokenizer
+    >>> tokenizer = BertTokenizer.from_preset("minilm_l6")
+    >>> tokenized = tokenize_texts(from_lists(["a fine film", "dull"], [1, 0]), tokenizer, 8)
+    >>> tokenized.segments[0].to_list()
+    [[1037, 2986, 2143], [10634]]
+    """
+    if isinstance(examples, (tf.data.Dataset, TokenizedTexts)):
+        return examples
+    chunks = [segments for segments, _ in _token_id_chunks(examples, tokenizer, max_length)]
+    count = 1 if examples.text_pairs is None else 2
+    empty = tf.RaggedTensor.from_row_lengths(tf.zeros([0], tokenizer.compute_dtype),
+                                             tf.zeros([0], tf.int64))
+    segments = tuple(tf.concat([chunk[index] for chunk in chunks] or [empty], axis=0)
+                     for index in range(count))
+    return TokenizedTexts(examples, segments, max_length)
+
+
+def tokenized_dataset(examples, tokenizer, max_length):
+    """One element per example: a tuple of 1-D id tensors (one per text segment) and the
+    target; tokenized here unless `examples` are `TokenizedTexts`."""
+    if not isinstance(examples, TokenizedTexts):
+        return _token_id_chunks(examples, tokenizer, max_length).unbatch()
+    if examples.max_length != max_length:
+        raise ValueError(f"These texts were tokenized for max_length={examples.max_length}, "
+                         f"not {max_length}: tokenize them again.")
+    return tf.data.Dataset.from_tensor_slices(
+        (examples.segments, tf.constant(examples.targets)))
 
 
 def truncated_count(examples, tokenizer, max_length):
     """How many examples hold more tokens than `max_length` leaves after `[CLS]` and the
-    `[SEP]`s, so that the packer cuts them.
+    `[SEP]`s, so that the packer cuts them (`examples` in memory, or `TokenizedTexts`).
 
     Example:
     >>> from keras_mapping.data import from_lists
@@ -50,11 +116,10 @@ def truncated_count(examples, tokenizer, max_length):
     >>> truncated_count(from_lists(["a short one", "a b c d e f g h"], [0, 1]), tokenizer, 8)
     1
     """
-    room = max_length - (2 if examples.text_pairs is None else 3)
-    lengths = tokenized_dataset(examples, tokenizer, max_length).map(
-        lambda segments, label: tf.add_n([tf.shape(segment)[0] for segment in segments]),
-        num_parallel_calls=tf.data.AUTOTUNE).batch(TOKENIZE_CHUNK)
-    return int(sum(int(tf.reduce_sum(tf.cast(batch > room, tf.int32))) for batch in lengths))
+    tokenized = tokenize_texts(examples, tokenizer, max_length)
+    room = max_length - len(tokenized.segments) - 1
+    lengths = sum(segment.row_lengths().numpy() for segment in tokenized.segments)
+    return int(np.sum(lengths > room))
 
 
 def _length_key(boundaries):
@@ -149,7 +214,7 @@ def text_dataset(
                          "(in a bounded buffer) and pass cache=False, shuffle=False.")
     boundaries = length_buckets(max_length, buckets)
     dataset = tokenized_dataset(examples, tokenizer, max_length)
-    if cache:
+    if cache and not isinstance(examples, TokenizedTexts):  # those are in memory already
         dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)

@@ -136,6 +136,10 @@ class ImageClassificationTask:
                                        else SCRATCH_LEARNING_RATE)
         return recipe
 
+    def prepared(self, examples, tokenizer, max_length):
+        """The examples themselves: images are decoded in the pipeline."""
+        return examples
+
     def truncated(self, examples, tokenizer, max_length):
         """Always 0: images are resized, never cut."""
         return 0

@@ -132,6 +132,10 @@ class TokenClassificationTask:
         """None of its own: the text recipes of `keras_mapping.training.finetune`."""
         return {}
 
+    def prepared(self, examples, tokenizer, max_length):
+        """The examples themselves: windows are cut from the sentences each time."""
+        return examples
+
     def truncated(self, examples, tokenizer, max_length):
         """Always 0: long sentences are windowed, not cut."""
         return 0

@@ -469,11 +469,13 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         model = build_task_model(config, task)
         unfreezing = compile_task_model(model, config, rounds)
     fingerprint = base_fingerprint(model.backbone)
-    truncated = _truncation(print_fn, config, task, tokenizer, train, validation)
+    # Read by the truncation count, every training round and every validation round.
+    ready = [task.prepared(split, tokenizer, config.max_length) for split in (train, validation)]
+    truncated = _truncation(print_fn, config, task, tokenizer, *ready)
     skipped = _skipped_images(print_fn, train, validation)
     trainable, total = _print_plan(print_fn, config, task, model, train, validation, rounds,
                                    global_batch, run.replicas, run.precision)
-    train_batches, validation_data = _batches(config, run, task, tokenizer, train, validation)
+    train_batches, validation_data = _batches(config, run, task, tokenizer, *ready)
     best, round_callbacks = _round_callbacks(config, run, task, validation_data, validation)
     seconds, resumed_at = train_rounds(
         run, model, train_batches, rounds, checkpoint_every=config.checkpoint_every,
