@@ -51,17 +51,16 @@ class TaskServer(tf.Module):
                                                  pad_to_longest=True)
         names = bundle.task.label_names
         self.label_names = None if names is None else tf.constant(names)
+        # Made here with this model's inputs, so that only its own text signature is traced
+        # and saved (each costs a trace of tokenizer, packer and network).
+        self.serve_text = tf.function(self._serve_text, input_signature=(
+            [TEXT_SPEC, PAIR_SPEC] if bundle.task.pairs else [TEXT_SPEC]))
 
     def outputs(self, inputs):
         return served_outputs(self.model, self.task, self.label_names, inputs)
 
-    @tf.function(input_signature=[TEXT_SPEC])
-    def serve_text(self, text):
-        return self.outputs(self.preprocessor(text))
-
-    @tf.function(input_signature=[TEXT_SPEC, PAIR_SPEC])
-    def serve_pair(self, text, text_pair):
-        return self.outputs(self.preprocessor((text, text_pair)))
+    def _serve_text(self, *texts):  # `text`, and `text_pair` for pair models
+        return self.outputs(self.preprocessor(texts if len(texts) > 1 else texts[0]))
 
     @tf.function(input_signature=[{
         "token_ids": tf.TensorSpec([None, None], tf.int32, name="token_ids"),
@@ -147,8 +146,7 @@ def write_saved_model(bundle, directory, quantize=None):
             "serving_default": server.serve_text.get_concrete_function()})
         return
     server = TaskServer(bundle)
-    serving = server.serve_pair if bundle.task.pairs else server.serve_text
     tf.saved_model.save(server, str(directory), signatures={
-        "serving_default": serving.get_concrete_function(),
+        "serving_default": server.serve_text.get_concrete_function(),
         "serve_tokens": server.serve_tokens.get_concrete_function(),
     })
