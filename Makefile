@@ -23,9 +23,10 @@ $(STAMP): setup.cfg pyproject.toml
 setup: $(STAMP)
 
 # Two worker processes, one per core of the machines we meet; a file's tests stay on one
-# worker, so module fixtures (a trained tiny model) are built once.
+# worker, so module fixtures (a trained tiny model) are built once. Files go out in
+# collection order, the slowest first (tests/conftest.py: SLOWEST_FILES).
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 demo: setup
 	$(BIN)/keras-mapping demo

@@ -84,3 +84,24 @@ def tiny_model_dir(tiny_preset, tiny_dataset, tmp_path_factory):
                             warmup_ratio=0.0, precision="fp32"),
              verbose=0, print_fn=lambda *_: None)
     return out
+
+
+# The slowest files (minutes of CPU each on the machines we meet), longest first. `make test`
+# hands whole files to its two workers in collection order (--no-loadscope-reorder), so
+# starting these first keeps one worker from finishing a long file alone at the end.
+# pytest-xdist's own order (most tests first) put them last.
+SLOWEST_FILES = (
+    "test_notebooks.py", "tasks/test_task_runs.py", "training/test_pretrain.py",
+    "training/test_multi_worker.py", "training/test_distribute.py",
+    "training/test_reliability.py", "tasks/test_image_transfer.py",
+    "training/test_finetune.py", "export/test_quantize.py", "tasks/test_image_task.py",
+    "export/test_export.py", "models/test_bert.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        path = item.path.relative_to(REPO_ROOT / "tests").as_posix()
+        return SLOWEST_FILES.index(path) if path in SLOWEST_FILES else len(SLOWEST_FILES)
+
+    items.sort(key=rank)  # stable: the other files, and each file's tests, keep their order
