@@ -6,6 +6,7 @@ length (exactly, or into buckets for XLA) so that short sentences are not padded
 """
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,12 +58,28 @@ class TokenizedTexts:
         return self.examples.text_pairs
 
 
+# One traced `tokenize` per tokenizer, shared by the pipelines of all its splits and segments:
+# tracing the tokenizer's graph takes about a second, once per pipeline otherwise.
+_TRACED_TOKENIZE = weakref.WeakKeyDictionary()
+
+
+def _traced_tokenize(tokenizer):
+    if tokenizer not in _TRACED_TOKENIZE:
+        reference = weakref.ref(tokenizer)  # the cache must not keep the tokenizer alive
+        _TRACED_TOKENIZE[tokenizer] = tf.function(
+            lambda text: reference().tokenize(text),
+            input_signature=[tf.TensorSpec([None], tf.string)])
+    return _TRACED_TOKENIZE[tokenizer]
+
+
 def _token_id_chunks(examples, tokenizer, max_length):
     """Chunks of `TOKENIZE_CHUNK` examples as `((ids per segment), targets)`, tokenized in
     parallel. Words beyond `max_length` tokens are cut early to bound memory; the packer
     makes the final cut."""
+    tokenize_batch = _traced_tokenize(tokenizer)
+
     def tokenize(segments, labels):
-        return tuple(tokenizer.tokenize(text)[:, :max_length] for text in segments), labels
+        return tuple(tokenize_batch(text)[:, :max_length] for text in segments), labels
 
     return (_examples_dataset(examples)
             .batch(TOKENIZE_CHUNK)
