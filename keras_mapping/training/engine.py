@@ -8,6 +8,7 @@ write theirs to a scratch folder they remove at the end, and read the chief's ch
 to resume.
 """
 
+import csv
 import math
 import re
 import shutil
@@ -181,6 +182,18 @@ def _lost_worker(message):
     """The task TensorFlow's collective error names as unhealthy, else its first line."""
     tasks = re.findall(r"/job:\w+/replica:\d+/task:\d+", message.split("unhealthy")[-1])
     return f"worker {', '.join(tasks)}" if tasks else f"a worker ({message.splitlines()[0]})"
+
+
+def last_logged(run, name):
+    """`name` (e.g. `val_accuracy`) as the run's CSV log has it for the last round, or None:
+    a best round chosen on the validation set is reported beside the last one."""
+    path = run.out / "logs" / "training.csv"
+    rows = []
+    if path.is_file():
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    value = rows[-1].get(name) if rows else None
+    return None if value in (None, "") else round(float(value), 6)
 
 
 def close_run(run, metrics, started):

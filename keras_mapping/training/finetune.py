@@ -30,7 +30,8 @@ from keras_mapping.training.callbacks import (BestWeights, GradualUnfreezing,
                                               StopOnNonFiniteLoss, TaskValidation)
 from keras_mapping.training.distribute import (STRATEGIES, as_distributable, create_strategy,
                                                needs_static_shapes, predict_on_this_worker)
-from keras_mapping.training.engine import Rounds, close_run, open_run, train_rounds
+from keras_mapping.training.engine import (Rounds, close_run, last_logged, open_run,
+                                           train_rounds)
 from keras_mapping.training.optimizers import create_optimizer
 from keras_mapping.training.precision import PRECISIONS, restores_global_settings
 from keras_mapping.training.run_state import Recipe
@@ -492,13 +493,17 @@ def finetune(config, callbacks=(), verbose=1, print_fn=print):
         train_seconds=round(seconds, 1),
         train_examples_per_second=round(max(rounds.steps - resumed_at, 0) * global_batch
                                         / max(seconds, 1e-9), 1),
-        best_round=best.best_round, truncated_train_examples=truncated["train"],
+        best_round=best.best_round,
+        **{f"last_round_{task.monitor}": last_logged(run, f"val_{task.monitor}")},
+        truncated_train_examples=truncated["train"],
         truncated_validation_examples=truncated["validation"], method=config.method,
         trainable_parameters=trainable, total_parameters=total, **skipped)
     _save(config, run, model, tokenizer, task, fingerprint, metrics)
     close_run(run, metrics, started)
+    last = metrics[f"last_round_{task.monitor}"]
     print_fn(f"finetune: validation {task.monitor} {metrics[task.monitor]:.4f} (best round "
-             f"{best.best_round}); model directory {run.out}")
+             f"{best.best_round}; last round {'-' if last is None else f'{last:.4f}'}); "
+             f"model directory {run.out}")
     return metrics
 
 

@@ -1,3 +1,4 @@
+import csv
 import json
 
 import numpy as np
@@ -66,6 +67,17 @@ class Crash(Exception):
 
 def crash(model):
     raise Crash()  # in the middle of a round, like a killed process (no cleanup runs)
+
+
+def test_the_last_round_is_reported_beside_the_best(tiny_model_dir):
+    metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
+    with open(tiny_model_dir / "logs" / "training.csv", newline="") as handle:
+        rounds = [float(row["val_accuracy"]) for row in csv.DictReader(handle)]
+    assert len(rounds) == 6
+    assert metrics["last_round_accuracy"] == pytest.approx(rounds[-1])
+    # The saved weights are the best round's, scored again over the whole split.
+    assert metrics["accuracy"] == pytest.approx(rounds[metrics["best_round"] - 1])
+    assert metrics["accuracy"] == pytest.approx(max(rounds))
 
 
 # A plain resume is covered by the SIGKILL test (tests/training/test_reliability.py) and on
