@@ -23,7 +23,8 @@ def write_table(name, result_files, columns, percent_columns=()):
         row = json.loads(Path(path).read_text())
         cells = []
         for column in columns:
-            value = row.get(column, "")
+            value = row.get(column)
+            value = "" if value is None else value
             if column in percent_columns and value != "":
                 value = f"{100 * value:.2f}%"
             cells.append(f"`{value}`" if column == "command" else str(value))

@@ -35,7 +35,8 @@ from results_table import record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = "sst2_against_commit"
-COLUMNS = ("part", "commit", "accuracy", "finetune_wall_seconds", "train_seconds",
+COLUMNS = ("part", "commit", "accuracy", "last_round_accuracy", "best_round",
+           "finetune_wall_seconds", "train_seconds",
            "train_examples_per_second", "command", "cpu", "measured_at")
 
 
@@ -83,6 +84,10 @@ def finetune_sst2(tree, out, extra_flags):
     seconds, _, last = run(python_in(tree) + ["-m", "keras_mapping.cli.main"] + arguments)
     trained = json.loads(last)
     return {"command": shown_command(arguments), "accuracy": trained["accuracy"],
+            # the best round is chosen on validation itself; the last one is reported beside
+            # it (commits before 2026-12-02 did not log it)
+            "last_round_accuracy": trained.get("last_round_accuracy"),
+            "best_round": trained.get("best_round"),
             "finetune_wall_seconds": round(seconds, 1),
             "train_seconds": trained["train_seconds"],
             "train_examples_per_second": trained["train_examples_per_second"]}
@@ -131,7 +136,8 @@ def main():
                 result = finetune_sst2(tree, Path(arguments.out) / part,
                                        shlex.split(arguments.extra_flags))
                 row = {"part": part, "commit": commit, **result, "cpu": cpu}
-                record_result(TABLE, part, row, COLUMNS, percent_columns=("accuracy",))
+                record_result(TABLE, part, row, COLUMNS,
+                              percent_columns=("accuracy", "last_round_accuracy"))
                 rows.append(row)
         print_comparison(rows, old, new)
     finally:
