@@ -1,7 +1,7 @@
 """tf.data pipelines from labeled texts to batches of BERT inputs.
 
-Tokenization runs inside tf.data, in large parallel batches, once (the ids are cached);
-batches are padded to their own longest sequence, and training batches can be grouped by
+Tokenization runs inside tf.data, in large parallel batches, once: the ids are cached, or
+held as `TokenizedTexts` by a run that reads a split many times. Batches are padded to their own longest sequence, and training batches can be grouped by
 length (exactly, or into buckets for XLA) so that short sentences are not padded to long ones.
 """
 
