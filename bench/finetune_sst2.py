@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
 RESULTS = ROOT / "bench" / "results"
 SST2_TRAIN_EXAMPLES = 67349
-COLUMNS = ("part", "command", "accuracy", "finetune_wall_seconds", "train_examples_per_second",
+COLUMNS = ("part", "command", "accuracy", "last_round_accuracy", "best_round",
+           "finetune_wall_seconds", "train_examples_per_second",
            "projected_epoch_seconds", "peak_memory_mib", "measured_at")
 
 
@@ -60,6 +61,9 @@ def finetune_part(name, out, extra_flags):
         "part": name,
         "command": shown_command(command[len(CLI):]),
         "accuracy": evaluated["accuracy"],
+        # the kept round is chosen on validation itself: the last round's beside it
+        "last_round_accuracy": trained.get("last_round_accuracy"),
+        "best_round": trained.get("best_round"),
         "f1": evaluated["f1"],
         "finetune_wall_seconds": round(seconds, 1),
         "train_examples_per_second": trained["train_examples_per_second"],
@@ -122,7 +126,8 @@ def main():
             result = kerashub_part()
         else:
             raise SystemExit(f"unknown part {part!r}")
-        record_result("finetune_sst2", part, result, COLUMNS, percent_columns=("accuracy",))
+        record_result("finetune_sst2", part, result, COLUMNS,
+                      percent_columns=("accuracy", "last_round_accuracy"))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ from results_table import record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
-COLUMNS = ("part", "command", "accuracy", "pearson", "spearman", "epochs", "batch_size",
+COLUMNS = ("part", "command", "accuracy", "pearson", "spearman", "best_round", "last_round",
+           "epochs", "batch_size",
            "learning_rate", "max_length", "precision", "seconds_per_epoch", "train_seconds",
            "finetune_wall_seconds", "peak_memory_mib", "cpu", "measured_at")
 # Used by kerashub_rte when OUT/rte/training_config.json does not exist (flags override the
@@ -107,6 +108,11 @@ def ours_part(task, data, out, extra_flags, limits):
         finetune_wall_seconds=round(seconds, 1),
         peak_memory_mib=round(peak_mib),
         trainable_parameters=trained.get("trainable_parameters"),
+        # the kept round is chosen on validation itself: its monitored score in the last
+        # round beside it (accuracy for RTE, Spearman for STS-B)
+        best_round=trained.get("best_round"),
+        last_round=next((value for key, value in trained.items()
+                         if key.startswith("last_round_")), None),
     )
     return row
 
