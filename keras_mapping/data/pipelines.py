@@ -1,8 +1,9 @@
 """tf.data pipelines from labeled texts to batches of BERT inputs.
 
 Tokenization runs inside tf.data, in large parallel batches, once: the ids are cached, or
-held as `TokenizedTexts` by a run that reads a split many times. Batches are padded to their own longest sequence, and training batches can be grouped by
-length (exactly, or into buckets for XLA) so that short sentences are not padded to long ones.
+held as `TokenizedTexts` by a run that reads a split many times. Batches are padded to their
+own longest sequence, and training batches can be grouped by length (exactly, or into
+buckets for XLA) so that short sentences are not padded to long ones.
 """
 
 import math
@@ -133,6 +134,8 @@ def truncated_count(examples, tokenizer, max_length):
     >>> truncated_count(from_lists(["a short one", "a b c d e f g h"], [0, 1]), tokenizer, 8)
     1
     """
+    if isinstance(examples, tf.data.Dataset):
+        raise TypeError("truncated_count counts examples held in memory, not a stream.")
     tokenized = tokenize_texts(examples, tokenizer, max_length)
     room = max_length - len(tokenized.segments) - 1
     lengths = sum(segment.row_lengths().numpy() for segment in tokenized.segments)
