@@ -159,6 +159,40 @@ def _finetune(arguments):
     print(json.dumps(metrics))
 
 
+def _ensemble(arguments):
+    from keras_mapping.training.ensemble import ensemble
+
+    metrics = ensemble(arguments.models, arguments.out, dataset=arguments.dataset,
+                       split=arguments.split, data_dir=arguments.data_dir,
+                       max_examples=arguments.max_examples,
+                       on_bad_bytes=arguments.on_bad_bytes)
+    print(json.dumps(metrics))
+
+
+def _add_ensemble_verb(verbs):
+    parser = verbs.add_parser(
+        "ensemble", help="Combine model directories fine-tuned for one task (e.g. with "
+                         "different --seed) into one model directory that averages their "
+                         "predicted probabilities (scores, for regression); prints its "
+                         "metrics and each member's as JSON.")
+    parser.add_argument("--models", nargs="+", required=True, metavar="MODEL",
+                        help="Two or more model directories from finetune: same task, "
+                             "preset tokenizer and max_length.")
+    parser.add_argument("--out", required=True,
+                        help="The ensemble's model directory (must not hold a model).")
+    parser.add_argument("--dataset", default=None,
+                        help="Data to score members and ensemble on (default: the first "
+                             "member's training dataset).")
+    parser.add_argument("--split", default="validation", help="Split to score.")
+    parser.add_argument("--data-dir", default=None,
+                        help="Overrides $KERAS_MAPPING_DATA_DIR (default: the first "
+                             "member's).")
+    parser.add_argument("--max-examples", type=int, default=None,
+                        help="Score only the first N examples.")
+    _add_on_bad_bytes_flag(parser)
+    parser.set_defaults(run=_ensemble)
+
+
 def _evaluate(arguments):
     from keras_mapping.training.inference import evaluate
 
@@ -321,6 +355,7 @@ def build_parser():
         "each image, the rest of the batch as negatives); writes a Hugging Face-layout "
         "directory that finetune --preset reads, and prints held-out metrics as JSON.")
 
+    _add_ensemble_verb(verbs)
     _add_model_verbs(verbs)
 
     from keras_mapping.viz.cli import add_plot_parser

@@ -33,6 +33,7 @@ from keras_mapping.checkpoints.model_dir import (LABELS_FILE, METRICS_FILE, MODE
                                                  write_text_atomically)
 from keras_mapping.data.layout import Columns
 from keras_mapping.data.readers import LabelVocabulary
+from keras_mapping.models.ensemble import EnsembleModel
 from keras_mapping.tasks.classification import ClassificationTask
 from keras_mapping.tasks.datasets import task_from_config
 from keras_mapping.tokenizers import BertTokenizer
@@ -81,13 +82,16 @@ def save_model_directory(directory, model, tokenizer, task, training_config, met
     if task.modality == "image" and _layout_holds(training_config):
         model.save_to_preset(directory / PRESET_DIR, labels=task.label_names,
                              preprocessing=task.preprocessor_config(), overwrite=True)
-    write_atomically(directory / MODEL_FILE, inference_copy(model).save)
+    # An ensemble's members are float32 already: they were loaded from model directories.
+    saved = model if isinstance(model, EnsembleModel) else inference_copy(model)
+    write_atomically(directory / MODEL_FILE, saved.save)
 
 
 def _layout_holds(training_config):
     """Whether the Hugging Face layout holds every weight of a model trained by this recipe
-    (LoRA is merged before saving; adapters and prefixes have no place there)."""
-    return training_config.get("method", "full") not in ("adapter", "prefix")
+    (LoRA is merged before saving; adapters, prefixes and an ensemble's several backbones
+    have no place there)."""
+    return training_config.get("method", "full") not in ("adapter", "prefix", "ensemble")
 
 
 def _read_json(path):
@@ -132,7 +136,10 @@ def load_model_directory(directory):
             f"'{directory}' is not a complete model directory: missing {', '.join(missing)} "
             "(written by `keras-mapping finetune --out DIR`).")
     model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
-    if model.backbone.embeddings.compute_dtype != "float32":  # saved before float32 copies
+    # Directories saved before float32 copies hold mixed-precision models; an ensemble's
+    # members were float32 when it was made.
+    if (not isinstance(model, EnsembleModel)
+            and model.backbone.embeddings.compute_dtype != "float32"):
         model = inference_copy(model)
     tokenizer = BertTokenizer.from_preset(directory) if task.modality == "text" else None
     return ModelBundle(model=model, tokenizer=tokenizer, task=task, training_config=config,

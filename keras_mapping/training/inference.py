@@ -36,7 +36,7 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
     skipped_images for image classification).
 
     Args:
-        model_directory: a directory written by `finetune`.
+        model_directory: a directory written by `finetune` (or `ensemble`).
         dataset: "sst2", a folder or a TFDS name, as in `load_task_data`.
         split: the split to evaluate.
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR`.
@@ -50,6 +50,13 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
     strategy, bundle = _load(model_directory, strategy)
     options = DataOptions(data_dir=data_dir, on_bad_bytes=on_bad_bytes,
                           skip_bad_images=skip_bad_images)
+    return evaluate_bundle(bundle, dataset, split, options, max_examples, strategy)
+
+
+def evaluate_bundle(bundle, dataset, split, options, max_examples=None, strategy=None):
+    """`evaluate` of a loaded `ModelBundle`, reading the split with `options` (a
+    `DataOptions`) under `strategy` (None: the default one)."""
+    strategy = strategy or create_strategy("default")
     _, splits = load_task_data(dataset, options, splits=(split,), task=bundle.task)
     examples = splits[split] if max_examples is None else splits[split].head(max_examples)
     # Tokenized once, for the predictions and the truncation count; its time counts in the
@@ -82,7 +89,7 @@ def predict(model_directory, texts, text_pairs=None, batch_size=EVAL_BATCH_SIZE,
     and give each row's path as "image".
 
     Args:
-        model_directory: a directory written by `finetune`.
+        model_directory: a directory written by `finetune` (or `ensemble`).
         texts: an iterable of strings (image file paths for image models).
         text_pairs: for pair models, an iterable of second texts as long as `texts`.
         batch_size: texts per model call and replica.
