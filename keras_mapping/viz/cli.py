@@ -37,9 +37,19 @@ def _confusion(model_directory, out):
     return plots.confusion_matrix(matrix, _label_names(model_directory, len(matrix)), out)
 
 
+def _backbone(bundle, model_directory):
+    """The backbone whose attention is drawn; an ensemble has one per member."""
+    members = getattr(bundle.model, "members", None)
+    if members is not None:
+        raise ValueError(f"'{model_directory}' is an ensemble of {len(members)} models, each "
+                         "with its own attention: draw a member's (its directory is listed "
+                         "in the ensemble's training_config.json).")
+    return bundle.model.backbone
+
+
 def _image_attention(model_directory, image, out):
     bundle = load_model_directory(model_directory)
-    backbone = bundle.model.backbone
+    backbone = _backbone(bundle, model_directory)
     if bundle.task.modality != "image" or not isinstance(backbone, ViTBackbone):
         article = "an" if bundle.task.modality == "image" else "a"
         raise ValueError(f"'{model_directory}' holds {article} {bundle.task.modality} model "
@@ -71,8 +81,8 @@ def _attention(model_directory, out, text, layers, heads, text_pair=None, image=
         raise ValueError(f"'{model_directory}' was trained on text pairs: give the second "
                          "sentence with --text-pair.")
     preprocessor = BertTextPreprocessor(bundle.tokenizer, max_length=bundle.max_length)
-    return plots.attention_heatmaps(bundle.model.backbone, preprocessor, text, layers, heads,
-                                    out, text_pair=text_pair)
+    return plots.attention_heatmaps(_backbone(bundle, model_directory), preprocessor, text,
+                                    layers, heads, out, text_pair=text_pair)
 
 
 def plot_model_directory(model_directory, kind, out, text=None, layers=None, heads=None,
