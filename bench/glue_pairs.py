@@ -4,6 +4,7 @@ Usage (from the repository root, after `make setup`):
 
     .venv/bin/python bench/glue_pairs.py [--parts rte,stsb,kerashub_rte] [--data DIR]
         [--out DIR] [--extra-flags "..."] [--results-dir DIR]
+    .venv/bin/python bench/glue_pairs.py --parts stsb,rte_after_stsb
 
 Each part records a row in the "glue_pairs" table of BENCHMARKS.md:
 - rte, stsb: `keras-mapping finetune --preset minilm_l6 --dataset DATA/{rte,stsb} --out DIR
@@ -13,6 +14,9 @@ Each part records a row in the "glue_pairs" table of BENCHMARKS.md:
   max length) comes from the model's training_config.json. seconds_per_epoch is finetune's
   train_seconds / epochs, so it includes the validation rounds; finetune_wall_seconds also
   includes loading and saving; peak memory is that of the finetune process.
+- rte_after_stsb: the rte part started from the stsb part's model directory (`--preset
+  OUT/stsb`: its fine-tuned encoder under a new head), STS-B serving as an intermediate
+  task; run after the stsb part.
 - kerashub_rte: KerasHub's `BertTextClassifier.from_preset(minilm_l6 dir, num_classes=2)` with
   its own preprocessor, fed string pairs through tf.data, on ours' recipe as read from
   OUT/rte/training_config.json (else from --epochs, --batch-size, --learning-rate,
@@ -73,12 +77,14 @@ def recipe_of(model_dir):
     return json.loads((Path(model_dir) / "training_config.json").read_text())
 
 
-def ours_part(task, data, out, extra_flags, limits):
-    """Our finetune defaults on one GLUE pair task, then evaluate on its validation split."""
-    out = Path(out) / task
+def ours_part(task, data, out, extra_flags, limits, preset="minilm_l6", part=None):
+    """Our finetune defaults on one GLUE pair task from `preset`, then evaluate on its
+    validation split; the model goes to OUT/PART (PART: the task's name by default)."""
+    part = part or task
+    out = Path(out) / part
     shutil.rmtree(out, ignore_errors=True)
     dataset = os.path.join(data, task)
-    command = CLI + ["finetune", "--preset", "minilm_l6", "--dataset", dataset, "--out",
+    command = CLI + ["finetune", "--preset", str(preset), "--dataset", dataset, "--out",
                      str(out), "--verbose", "2"] + extra_flags
     if limits.max_train_examples:
         command += ["--max-train-examples", str(limits.max_train_examples)]
@@ -95,7 +101,7 @@ def ours_part(task, data, out, extra_flags, limits):
     from keras_mapping.training.precision import resolve_precision
 
     recipe = recipe_of(out)
-    row = {"part": task, "command": shown_command(command[len(CLI):])}
+    row = {"part": part, "command": shown_command(command[len(CLI):])}
     row.update({key: round(evaluated[key], 4 if key in ("accuracy", "f1") else 2)
                 for key in ("accuracy", "f1", "pearson", "spearman") if key in evaluated})
     row.update({key: recipe[key] for key in ("epochs", "batch_size", "learning_rate",
@@ -115,6 +121,17 @@ def ours_part(task, data, out, extra_flags, limits):
                          if key.startswith("last_round_")), None),
     )
     return row
+
+
+def rte_after_stsb_part(data, arguments):
+    """RTE with the defaults, started from the model the stsb part fine-tuned (OUT/stsb):
+    STS-B as an intermediate task. Its wall time is RTE's alone; the stsb row has STS-B's."""
+    stsb = Path(arguments.out) / "stsb"
+    if not (stsb / "model.keras").is_file():
+        raise SystemExit(f"rte_after_stsb starts from {stsb}, which the stsb part writes: "
+                         "run --parts stsb,rte_after_stsb.")
+    return ours_part("rte", data, arguments.out, shlex.split(arguments.extra_flags), arguments,
+                     preset=os.path.relpath(stsb, ROOT), part="rte_after_stsb")
 
 
 def read_pairs(path, limit=None):
@@ -280,6 +297,8 @@ def main():
         if part in ("rte", "stsb"):
             result = ours_part(part, data, arguments.out, shlex.split(arguments.extra_flags),
                                arguments)
+        elif part == "rte_after_stsb":
+            result = rte_after_stsb_part(data, arguments)
         elif part == "kerashub_rte":
             result = kerashub_rte_part(os.path.join(ROOT, data), arguments.out, arguments)
         else:

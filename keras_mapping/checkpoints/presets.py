@@ -97,11 +97,28 @@ def download_from_hub(name, preset, files=BERT_FILES):
         ) from error
 
 
+def _model_directory(path):
+    """Whether `path` is a model directory written by `finetune` (not a BERT directory)."""
+    return (path / "model.keras").is_file() and not (path / "config.json").is_file()
+
+
+def _preset_of_model_directory(path):
+    """The `preset/` folder of a text model directory: its fine-tuned encoder in the BERT
+    layout."""
+    if not (path / "preset" / "config.json").is_file():
+        raise FileNotFoundError(
+            f"Model directory '{path}' holds no preset/ folder to start from: it is written "
+            "for models fine-tuned fully, with LoRA, BitFit or a linear probe (not adapters "
+            "or prefixes, nor ensembles), by this version of finetune.")
+    return path / "preset"
+
+
 def resolve_preset(name_or_dir, required=REQUIRED_FILES):
     """Returns the local directory holding the files of a preset.
 
     Args:
-        name_or_dir: a preset name from `PRESETS` or a path to a BERT directory.
+        name_or_dir: a preset name from `PRESETS`, a path to a BERT directory, or a text
+            model directory written by `finetune` (its `preset/` folder).
         required: files a directory must hold (a tokenizer needs only vocab.txt).
 
     Raises:
@@ -114,6 +131,8 @@ def resolve_preset(name_or_dir, required=REQUIRED_FILES):
     'model'
     """
     path = Path(str(name_or_dir)).expanduser()
+    if path.is_dir() and _model_directory(path):
+        path = _preset_of_model_directory(path)
     if path.is_dir():
         missing = [f for f in required if not (path / f).is_file()]
         if missing:

@@ -11,9 +11,12 @@ DIR/labels.json            the label names (tasks with labels), for other tools
 DIR/training_config.json   the recipe that produced it
 DIR/metrics.json           its validation metrics
 DIR/task_weights.safetensors  only the weights fine-tuning trained (written by `finetune`)
-DIR/preset/                image models: the classifier in the Hugging Face layout, with
-                           its preprocessing (`finetune --preset DIR` starts from it); not
-                           after adapters or prefixes, which that layout has no place for
+DIR/preset/                the fine-tuned weights as a preset that `finetune --preset DIR`
+                           starts from: text models' encoder in the BERT layout with the
+                           tokenizer (for a second task, e.g. RTE after STS-B), image
+                           models' classifier in the Hugging Face layout with its
+                           preprocessing; not after adapters or prefixes, which those
+                           layouts have no place for, nor for ensembles
 ```
 `model.keras` is written last, each file atomically, so a directory with `model.keras` is
 complete.
@@ -79,12 +82,23 @@ def save_model_directory(directory, model, tokenizer, task, training_config, met
                               LabelVocabulary.from_names(task.label_names).to_json())
     write_json_atomically(directory / TRAINING_CONFIG_FILE, training_config)
     write_json_atomically(directory / METRICS_FILE, metrics)
-    if task.modality == "image" and _layout_holds(training_config):
-        model.save_to_preset(directory / PRESET_DIR, labels=task.label_names,
-                             preprocessing=task.preprocessor_config(), overwrite=True)
+    if _layout_holds(training_config):
+        _save_preset(directory / PRESET_DIR, model, tokenizer, task)
     # An ensemble's members are float32 already: they were loaded from model directories.
     saved = model if isinstance(model, EnsembleModel) else inference_copy(model)
     write_atomically(directory / MODEL_FILE, saved.save)
+
+
+def _save_preset(directory, model, tokenizer, task):
+    """The fine-tuned backbone as a preset that `finetune --preset` starts from: the image
+    classifier in the Hugging Face layout, with its preprocessing; a text model's encoder
+    in the BERT layout, with its tokenizer (the task head stays out: a new task gets a new
+    one)."""
+    if task.modality == "image":
+        model.save_to_preset(directory, labels=task.label_names,
+                             preprocessing=task.preprocessor_config(), overwrite=True)
+    else:
+        model.backbone.save_to_preset(directory, tokenizer=tokenizer, overwrite=True)
 
 
 def _layout_holds(training_config):

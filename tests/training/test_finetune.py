@@ -35,7 +35,7 @@ def test_cli_round_trip_finetune_evaluate_predict(tiny_preset, tiny_dataset, tmp
     trained = last_json_line(capsys.readouterr().out)
     assert trained["accuracy"] >= 0.9, trained
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "labels.json", "logs", "metrics.json", "model.keras", "task.json",
+        "labels.json", "logs", "metrics.json", "model.keras", "preset", "task.json",
         "task_weights.safetensors", "tokenizer_config.json", "training_config.json", "vocab.txt"]
     assert (out / "logs" / "training.csv").read_text().count("\n") == 11  # header + 10 rounds
 
@@ -67,6 +67,40 @@ class Crash(Exception):
 
 def crash(model):
     raise Crash()  # in the middle of a round, like a killed process (no cleanup runs)
+
+
+def test_a_text_model_directory_is_the_preset_of_a_second_task(tiny_model_dir, tiny_dataset,
+                                                                tmp_path, capsys):
+    from keras_mapping.training.finetune import build_task_model, read_finetune_data
+
+    # A second task on the first one's encoder: the 0/1 labels read as scores.
+    config = tiny_config(tiny_model_dir, tiny_dataset, tmp_path / "second", task="regression")
+    task = read_finetune_data(config)[0]
+    model = build_task_model(config, task)
+    fine_tuned = load_model_directory(tiny_model_dir).model.backbone
+    for ours, theirs in zip(model.backbone.weights, fine_tuned.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+    assert model.output_shape == (None, 1)  # a new head for the new task
+    assert main(["finetune", "--preset", str(tiny_model_dir), "--dataset", str(tiny_dataset),
+                 "--task", "regression", "--out", str(tmp_path / "second"), "--epochs", "1",
+                 "--batch-size", "16", "--max-length", "32", "--precision", "fp32",
+                 "--verbose", "0"]) == 0
+    trained = last_json_line(capsys.readouterr().out)
+    assert "spearman" in trained
+    recipe = json.loads((tmp_path / "second" / "training_config.json").read_text())
+    assert recipe["preset"] == str(tiny_model_dir)
+
+
+def test_a_model_directory_without_a_preset_folder_is_refused(tiny_model_dir, tiny_dataset,
+                                                              tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "adapters"
+    shutil.copytree(tiny_model_dir, copy, ignore=shutil.ignore_patterns("preset"))
+    assert main(["finetune", "--preset", str(copy), "--dataset", str(tiny_dataset),
+                 "--out", str(tmp_path / "out"), "--verbose", "0"]) == 2
+    assert f"Model directory '{copy}' holds no preset/ folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_last_round_is_reported_beside_the_best(tiny_model_dir):
