@@ -131,10 +131,10 @@ def resolve_preset(name_or_dir, required=REQUIRED_FILES):
     'model'
     """
     path = Path(str(name_or_dir)).expanduser()
-    if path.is_dir() and _model_directory(path):
-        path = _preset_of_model_directory(path)
     if path.is_dir():
         missing = [f for f in required if not (path / f).is_file()]
+        if missing and _model_directory(path):
+            return resolve_preset(_preset_of_model_directory(path), required)
         if missing:
             raise FileNotFoundError(
                 f"Preset directory '{path}' is missing {', '.join(missing)}; a BERT directory "
