@@ -14,13 +14,11 @@ runs and the ensemble command).
 
 import argparse
 import json
-import resource
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from cifar_transfer import timed as run
 from glue_pairs import cpu_description
 from results_table import record_result, shown_command
 
@@ -28,19 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
 COLUMNS = ("part", "command", "accuracy", "last_round_accuracy", "best_round",
            "members_last_round_accuracy", "wall_seconds", "cpu_seconds", "cpu", "measured_at")
-
-
-def run(command):
-    """Runs a command; returns (wall seconds, CPU seconds of the child, its last line)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.time()
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    seconds = time.time() - started
-    if completed.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return seconds, cpu, completed.stdout.strip().splitlines()[-1]
 
 
 def member(seed, out):

@@ -97,6 +97,8 @@ def download_from_hub(name, preset, files=BERT_FILES):
         ) from error
 
 
+# `model_dir.MODEL_FILE` and `model_dir.PRESET_DIR`, spelled out: this module stays free of
+# Keras imports.
 def _model_directory(path):
     """Whether `path` is a model directory written by `finetune` (not a BERT directory)."""
     return (path / "model.keras").is_file() and not (path / "config.json").is_file()
