@@ -10,13 +10,14 @@ take it as they take one model, at the cost of running every member. Its
 import json
 from pathlib import Path
 
+import numpy as np
+
 from keras_mapping.checkpoints.bert_layout import tokenizer_config
 from keras_mapping.checkpoints.model_dir import METRICS_FILE, MODEL_FILE
-from keras_mapping.models.ensemble import EnsembleModel
+from keras_mapping.models.ensemble import EnsembleModel, average_outputs
 from keras_mapping.tasks.datasets import DataOptions
-from keras_mapping.tasks.model_directory import (ModelBundle, load_model_directory,
-                                                 save_model_directory)
-from keras_mapping.training.inference import evaluate_bundle
+from keras_mapping.tasks.model_directory import load_model_directory, save_model_directory
+from keras_mapping.training.inference import predict_outputs, read_split
 
 ENSEMBLE_METHOD = "ensemble"
 # What each member's metrics.json contributes to the ensemble's: its selection on validation.
@@ -94,12 +95,17 @@ def ensemble(model_directories, out, dataset=None, split="validation", data_dir=
               "dataset": dataset or first.training_config.get("dataset"),
               "data_dir": data_dir or first.training_config.get("data_dir")}
     options = DataOptions(data_dir=config["data_dir"], on_bad_bytes=on_bad_bytes)
-    scores = [evaluate_bundle(bundle, config["dataset"], split, options, max_examples)
-              for bundle in bundles]
-    model = EnsembleModel([bundle.model for bundle in bundles],
-                          activation=first.task.output_activation, name="ensemble")
-    combined = ModelBundle(model, first.tokenizer, first.task, config, first.max_length)
-    metrics = evaluate_bundle(combined, config["dataset"], split, options, max_examples)
+    # One reading and tokenization of the split, one pass of each member; the ensemble is
+    # scored on their outputs, combined as its model combines them.
+    examples = read_split(first, config["dataset"], split, options, max_examples)
+    ready = first.task.prepared(examples, first.tokenizer, first.max_length)
+    outputs = [predict_outputs(bundle, ready) for bundle in bundles]
+    scores = [first.task.report(output, examples) for output in outputs]
+    activation = first.task.output_activation
+    metrics = first.task.report(np.asarray(average_outputs(outputs, activation)), examples)
+    metrics.update(task=first.task.name, split=split, dataset=str(config["dataset"]))
+    model = EnsembleModel([bundle.model for bundle in bundles], activation=activation,
+                          name="ensemble")
     monitor = first.task.monitor
     metrics["members"] = [_member_summary(directory, bundle, monitor,
                                           {**_read_metrics(directory), **score})

@@ -53,12 +53,24 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
     return evaluate_bundle(bundle, dataset, split, options, max_examples, strategy)
 
 
+def read_split(bundle, dataset, split, options, max_examples=None):
+    """The examples of a dataset split, read with a model's own columns and labels."""
+    _, splits = load_task_data(dataset, options, splits=(split,), task=bundle.task)
+    return splits[split] if max_examples is None else splits[split].head(max_examples)
+
+
+def predict_outputs(bundle, ready, strategy=None):
+    """The model's outputs over examples `task.prepared` made ready (None: one device)."""
+    strategy = strategy or create_strategy("default")
+    data = _batches(bundle, ready, EVAL_BATCH_SIZE * strategy.num_replicas_in_sync, strategy)
+    return bundle.model.predict(data, verbose=0)
+
+
 def evaluate_bundle(bundle, dataset, split, options, max_examples=None, strategy=None):
     """`evaluate` of a loaded `ModelBundle`, reading the split with `options` (a
     `DataOptions`) under `strategy` (None: the default one)."""
     strategy = strategy or create_strategy("default")
-    _, splits = load_task_data(dataset, options, splits=(split,), task=bundle.task)
-    examples = splits[split] if max_examples is None else splits[split].head(max_examples)
+    examples = read_split(bundle, dataset, split, options, max_examples)
     # Tokenized once, for the predictions and the truncation count; its time counts in the
     # throughput, as it did when the prediction pass tokenized.
     started = time.time()
