@@ -1,6 +1,6 @@
 """tf.data pipelines for BERT pretraining: next-sentence pairs and dynamic masking.
 
-Examples are in-memory `LabeledTexts` (cached and shuffled whole) or, for corpora of any size,
+Examples are in-memory `LabeledTexts` (tokenized once and shuffled whole) or, for corpora of any size,
 a `tf.data.Dataset` of `((text[, text_pair]), label)` streamed as given
 (`keras_mapping.data.corpus_stream.training_examples` shuffles it in a bounded buffer).
 
@@ -216,14 +216,14 @@ def prediction_slots(max_length, mask_rate, whole_word=False):
 
 def _length_grouped_batches(examples, tokenizer, max_length, batch_size, shuffle, seed,
                             repeat, static_shapes):
-    """Packed batches of one length (or length bucket) each. In-memory examples are cached
-    and shuffled whole; a `tf.data.Dataset` is a stream (perhaps larger than memory) and
+    """Packed batches of one length (or length bucket) each. In-memory examples are tokenized
+    once and shuffled whole; a `tf.data.Dataset` is a stream (perhaps larger than memory) and
     comes through in its own order, uncached."""
     streamed = isinstance(examples, tf.data.Dataset)
     return classification_dataset(examples, tokenizer, max_length=max_length,
                                   batch_size=batch_size, shuffle=shuffle and not streamed,
                                   seed=seed, buckets="auto" if static_shapes else None,
-                                  group_by_length=True, repeat=repeat, cache=not streamed)
+                                  group_by_length=True, repeat=repeat)
 
 
 def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_rate=0.15,

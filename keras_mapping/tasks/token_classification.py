@@ -118,10 +118,8 @@ class TokenClassificationTask:
         return Windows(word_counts=counts, word_spans=spans, **out)
 
     def dataset(self, examples, tokenizer, max_length, batch_size, shuffle=False, seed=None,
-                group_by_length=False, repeat=False, buckets=None, deterministic=None,
-                cache=True):
-        """Batches of windows (options as `keras_mapping.data.text_dataset`'s; windows are
-        always held in memory, so `cache` changes nothing)."""
+                group_by_length=False, repeat=False, buckets=None, deterministic=None):
+        """Batches of windows (options as `keras_mapping.data.text_dataset`'s)."""
         windows = self.windows(examples, tokenizer, max_length)
         return tagging_dataset(windows, batch_size, shuffle=shuffle, seed=seed, repeat=repeat,
                                group_by_length=group_by_length,

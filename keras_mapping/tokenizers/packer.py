@@ -15,8 +15,15 @@ _TRUNCATIONS = ("round_robin", "longest_first", "waterfall")
 
 
 def _keep_first(segment, lengths):
-    positions = tf.ragged.range(segment.row_lengths())
-    return tf.ragged.boolean_mask(segment, positions < tf.expand_dims(lengths, 1))
+    """The first `lengths[i]` ids of each row `i`. Written with dense ops on the flat ids:
+    `tf.ragged.boolean_mask` does the same but takes 0.3 s to trace, paid by every
+    pipeline that packs pairs."""
+    rows = segment.value_rowids()
+    position = tf.range(tf.size(rows, rows.dtype), dtype=rows.dtype) - tf.gather(
+        segment.row_starts(), rows)
+    kept = tf.boolean_mask(segment.values, position < tf.gather(lengths, rows))
+    return tf.RaggedTensor.from_row_lengths(
+        kept, tf.minimum(segment.row_lengths(), lengths), validate=False)
 
 
 def _trim_longest_first(segments, room):

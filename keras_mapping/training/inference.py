@@ -20,9 +20,9 @@ def _load(model_directory, strategy):
         return strategy, load_model_directory(model_directory)
 
 
-def _batches(bundle, examples, batch_size, strategy, cache=True):
+def _batches(bundle, examples, batch_size, strategy):
     batches = bundle.task.dataset(examples, bundle.tokenizer, max_length=bundle.max_length,
-                                  batch_size=batch_size, cache=cache, buckets=None)
+                                  batch_size=batch_size, buckets=None)
     return as_distributable(batches, strategy)
 
 
@@ -123,7 +123,7 @@ def predict(model_directory, texts, text_pairs=None, batch_size=EVAL_BATCH_SIZE,
         firsts = [first for first, _ in chunk]
         seconds = [second for _, second in chunk] if task.pairs else None
         examples = task.unlabeled(firsts, seconds)
-        outputs = bundle.model.predict(_batches(bundle, examples, batch_size, strategy, False),
+        outputs = bundle.model.predict(_batches(bundle, examples, batch_size, strategy),
                                        verbose=0)
         for (first, second), row in zip(chunk, task.predicted_rows(outputs, examples,
                                                                     bundle.tokenizer)):

@@ -97,9 +97,8 @@ def test_a_stream_of_examples_is_batched_as_given_and_never_cached(tokenizer):
                                        group_by_length=True)
     stream = tf.data.Dataset.from_tensor_slices(((tf.constant(texts),), tf.constant(labels)))
     streamed = classification_dataset(stream, tokenizer, batch_size=8, group_by_length=True,
-                                      shuffle=False, cache=False)
+                                      shuffle=False)
     assert ([ids.tolist() for ids in (b[0]["token_ids"].numpy() for b in in_memory)]
             == [ids.tolist() for ids in (b[0]["token_ids"].numpy() for b in streamed)])
-    for flags in ({"cache": True}, {"cache": False, "shuffle": True}):
-        with pytest.raises(ValueError, match="streamed: shuffle it before"):
-            classification_dataset(stream, tokenizer, **flags)
+    with pytest.raises(ValueError, match="streamed: shuffle it before"):
+        classification_dataset(stream, tokenizer, shuffle=True)
