@@ -7,9 +7,10 @@ own longest sequence, and training batches can be grouped by length (exactly, or
 buckets for XLA) so that short sentences are not padded to long ones.
 """
 
+import collections
+import json
 import math
 import os
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -51,18 +52,30 @@ class TokenizedTexts:
         return self.examples.text_pairs
 
 
-# One traced `tokenize` per tokenizer, shared by the pipelines of all its splits and segments:
-# tracing the tokenizer's graph takes about a second, once per pipeline otherwise.
-_TRACED_TOKENIZE = weakref.WeakKeyDictionary()
+# One traced `tokenize` per tokenizer configuration, shared by every pipeline and by every
+# tokenizer loaded from the same files (each API call or CLI verb loads its own): tracing
+# the tokenizer's graph takes about half a second each time otherwise. The last few are
+# kept, each with the tokenizer whose tables it reads.
+_TRACED_TOKENIZE = collections.OrderedDict()
+_TRACED_TOKENIZE_KEPT = 4
+
+
+def _tokenizer_key(tokenizer):
+    config = {name: value for name, value in tokenizer.get_config().items()
+              if name not in ("name", "vocabulary")}
+    return (type(tokenizer), json.dumps(config, sort_keys=True, default=str),
+            tuple(tokenizer.vocabulary))
 
 
 def _traced_tokenize(tokenizer):
-    if tokenizer not in _TRACED_TOKENIZE:
-        reference = weakref.ref(tokenizer)  # the cache must not keep the tokenizer alive
-        _TRACED_TOKENIZE[tokenizer] = tf.function(
-            lambda text: reference().tokenize(text),
-            input_signature=[tf.TensorSpec([None], tf.string)])
-    return _TRACED_TOKENIZE[tokenizer]
+    key = _tokenizer_key(tokenizer)
+    if key not in _TRACED_TOKENIZE:
+        _TRACED_TOKENIZE[key] = tf.function(
+            tokenizer.tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
+        while len(_TRACED_TOKENIZE) > _TRACED_TOKENIZE_KEPT:
+            _TRACED_TOKENIZE.popitem(last=False)
+    _TRACED_TOKENIZE.move_to_end(key)
+    return _TRACED_TOKENIZE[key]
 
 
 def _token_id_chunks(stream, tokenizer, max_length):

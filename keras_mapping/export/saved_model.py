@@ -32,6 +32,9 @@ from keras_mapping.export.tagging_graph import tag_pieces
 from keras_mapping.tokenizers import BertTextPreprocessor
 
 SERVING_VERSION = "1"
+# Serving takes no gradients: not saving those of custom-gradient ops (Keras' int8 layers
+# have them) saves about a second per int8 export (6.1 s -> 5.0 s for a tiny text model).
+SAVE_OPTIONS = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 PAIR_SPEC = tf.TensorSpec([None], tf.string, name="text_pair")
 
@@ -136,17 +139,17 @@ def write_saved_model(bundle, directory, quantize=None):
             bundle.model.quantize("int8")
     if bundle.task.modality == "image":
         server = ImageServer(bundle)
-        tf.saved_model.save(server, str(directory), signatures={
+        tf.saved_model.save(server, str(directory), options=SAVE_OPTIONS, signatures={
             "serving_default": server.serve_bytes.get_concrete_function(),
             "serve_pixels": server.serve_pixels.get_concrete_function()})
         return
     if bundle.task.name == "token-classification":
         server = TaggingServer(bundle)
-        tf.saved_model.save(server, str(directory), signatures={
+        tf.saved_model.save(server, str(directory), options=SAVE_OPTIONS, signatures={
             "serving_default": server.serve_text.get_concrete_function()})
         return
     server = TaskServer(bundle)
-    tf.saved_model.save(server, str(directory), signatures={
+    tf.saved_model.save(server, str(directory), options=SAVE_OPTIONS, signatures={
         "serving_default": server.serve_text.get_concrete_function(),
         "serve_tokens": server.serve_tokens.get_concrete_function(),
     })

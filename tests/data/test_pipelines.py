@@ -102,3 +102,25 @@ def test_a_stream_of_examples_is_batched_as_given_and_never_cached(tokenizer):
             == [ids.tolist() for ids in (b[0]["token_ids"].numpy() for b in streamed)])
     with pytest.raises(ValueError, match="streamed: shuffle it before"):
         classification_dataset(stream, tokenizer, shuffle=True)
+
+
+def test_tokenizers_share_a_traced_graph_only_when_they_tokenize_alike(tokenizer):
+    """Pipelines reuse the traced tokenizer of an equal tokenizer (same vocabulary and
+    settings), never one that would give other ids."""
+    from keras_mapping.data.pipelines import tokenize_texts
+
+    examples = from_lists(["Hello Café"], [0])
+    twin = BertTokenizer.from_preset("minilm_l6")
+    cased = BertTokenizer.from_preset("minilm_l6", lowercase=False)
+    smaller = BertTokenizer(vocabulary=tokenizer.vocabulary[:2000])
+    ids = {name: tokenize_texts(examples, each, 16).segments[0].to_list()
+           for name, each in (("first", tokenizer), ("twin", twin), ("cased", cased),
+                              ("smaller", smaller))}
+    assert ids["first"] == ids["twin"] == [[7592, 7668]]
+    assert ids["cased"] != ids["first"] and ids["smaller"] != ids["first"]
+    assert ids["cased"] == [tokenizer_ids(cased, "Hello Café")]
+    assert ids["smaller"] == [tokenizer_ids(smaller, "Hello Café")]
+
+
+def tokenizer_ids(tokenizer, text):
+    return tokenizer.tokenize(text).numpy().tolist()
