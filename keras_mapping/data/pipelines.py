@@ -2,9 +2,9 @@
 
 In-memory texts are tokenized once, in large chunks on a thread per core, into
 `TokenizedTexts` (which a run that reads a split many times keeps); streams are tokenized
-inside tf.data as they pass. Batches are padded to their
-own longest sequence, and training batches can be grouped by length (exactly, or into
-buckets for XLA) so that short sentences are not padded to long ones.
+inside tf.data as they pass. Batches are padded to their own longest sequence, and training
+batches can be grouped by length (exactly, or into buckets for XLA) so that short sentences
+are not padded to long ones.
 """
 
 import collections

@@ -1,7 +1,7 @@
 """tf.data pipelines for BERT pretraining: next-sentence pairs and dynamic masking.
 
-Examples are in-memory `LabeledTexts` (tokenized once and shuffled whole) or, for corpora of any size,
-a `tf.data.Dataset` of `((text[, text_pair]), label)` streamed as given
+Examples are in-memory `LabeledTexts` (tokenized once and shuffled whole) or, for corpora of
+any size, a `tf.data.Dataset` of `((text[, text_pair]), label)` streamed as given
 (`keras_mapping.data.corpus_stream.training_examples` shuffles it in a bounded buffer).
 
 Masks are drawn anew for each batch (dynamic masking, as in RoBERTa), inside tf.data, by

@@ -124,3 +124,19 @@ def test_tokenizers_share_a_traced_graph_only_when_they_tokenize_alike(tokenizer
 
 def tokenizer_ids(tokenizer, text):
     return tokenizer.tokenize(text).numpy().tolist()
+
+
+def test_texts_tokenized_in_chunks_on_threads_keep_their_order(tokenizer, monkeypatch):
+    """Several chunks, tokenized on a thread each, come back in the texts' order: the ids of
+    tokenizing every text at once, pairs included, each row cut at `max_length`."""
+    import tensorflow as tf
+
+    from keras_mapping.data import pipelines
+
+    monkeypatch.setattr(pipelines, "TOKENIZE_CHUNK", 3)
+    texts, pairs = sentences(11, seed=3), sentences(11, seed=4)
+    tokenized = pipelines.tokenize_texts(from_lists(texts, [0] * 11, text_pairs=pairs),
+                                         tokenizer, 12)
+    for segment, column in zip(tokenized.segments, (texts, pairs)):
+        assert segment.to_list() == tokenizer.tokenize(tf.constant(column))[:, :12].to_list()
+    assert pipelines.tokenize_texts(from_lists([], []), tokenizer, 12).segments[0].shape[0] == 0
