@@ -66,6 +66,20 @@ def sentiment_rows(count, seed):
 
 
 @pytest.fixture(scope="session")
+def tiny_resnet_preset(tmp_path_factory):
+    """A CIFAR-style ResNet of two one-block stages, 8 and 16 wide, in the Hugging Face
+    layout: for tests that train an image model several times (kill and resume), where
+    ResNet-20's 19 convolutions cost seconds of tracing per run."""
+    from keras_mapping.models import ResNetBackbone
+
+    directory = tmp_path_factory.mktemp("presets") / "tiny_resnet"
+    keras.utils.set_random_seed(20261202)
+    ResNetBackbone(embedding_size=8, hidden_sizes=(8, 16), depths=(1, 1), layer_type="basic",
+                   stem="cifar").save_to_preset(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A folder dataset (train.tsv, validation.tsv) whose label is one word of the text."""
     folder = tmp_path_factory.mktemp("data") / "toy_sentiment"

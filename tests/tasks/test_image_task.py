@@ -112,12 +112,13 @@ def test_a_vit_directory_brings_its_preprocessing(images, tmp_path, capsys):
     assert not (tmp_path / "never").exists()
 
 
-def test_a_killed_image_run_resumes_to_the_same_weights(images, tmp_path):
+def test_a_killed_image_run_resumes_to_the_same_weights(images, tiny_resnet_preset,
+                                                        tmp_path):
     """Augmented batches come from the seed and each image's place in the stream, so a run
     killed midway and started again trains on the same pixels as an uninterrupted one."""
     from keras_mapping.training import FinetuneConfig, finetune
 
-    config = dict(preset="resnet20", dataset=str(images), epochs=2, batch_size=6,
+    config = dict(preset=str(tiny_resnet_preset), dataset=str(images), epochs=2, batch_size=6,
                   learning_rate=1e-2, dropout=0.0, evaluations_per_epoch=1, warmup_ratio=0.0,
                   precision="fp32", checkpoint_every=2, deterministic=True,
                   skip_bad_images=True)
