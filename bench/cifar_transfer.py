@@ -19,7 +19,8 @@ their 5,000 test images. Every step is one `keras-mapping` command with default 
   (the backbone frozen), then `evaluate --split test`.
 A pretraining step runs once and is reused by the rows that start from it (kept in WORK).
 `--extra-flags` go to every command, `--pretrain-flags` to the pretraining commands only
-(the rows then say so in their pretraining_command).
+(the rows then name them in their `pretraining` cell); `--tag` is appended to the part
+names, so rows of another pretraining recipe stand beside the defaults' rows.
 CPU seconds are the user + system time of each command's process; each row lists its
 target's and, separately, its pretraining's.
 """
@@ -47,7 +48,8 @@ ROWS = {"scratch": (None, "full"),
         "ssl_probe": ("ssl", "linear-probe"),
         "ssl_full": ("ssl", "full")}
 # The commands and the CPU are in each row's JSON file (bench/results/cifar_transfer_*.json).
-COLUMNS = ("part", "pretraining", "target_method", "target_test_accuracy",
+COLUMNS = ("part", "pretraining", "target_method", "target_validation_accuracy",
+           "target_test_accuracy",
            "target_cpu_seconds", "target_wall_seconds", "pretraining_cpu_seconds",
            "pretraining_wall_seconds", "pretraining_metric", "measured_at")
 
@@ -87,7 +89,14 @@ def pretraining(model, kind, work, extra_flags, pretrain_flags=()):
     return step
 
 
-def target_row(model, row, work, extra_flags, pretrain_flags=()):
+def pretraining_label(kind, pretrain_flags):
+    """The `pretraining` cell: the kind of pretraining and any flags it was given."""
+    label = {None: "none", "supervised": "supervised on source",
+             "ssl": "contrastive on 50k unlabelled"}[kind]
+    return f"{label} ({shlex.join(pretrain_flags)})" if kind and pretrain_flags else label
+
+
+def target_row(model, row, work, extra_flags, pretrain_flags=(), tag=""):
     kind, method = ROWS[row]
     start = pretraining(model, kind, work, extra_flags, pretrain_flags) if kind else None
     out = work / "runs" / f"{model}_{row}_target"
@@ -95,13 +104,14 @@ def target_row(model, row, work, extra_flags, pretrain_flags=()):
                "--dataset", str(work / "target"), "--method", method, "--out", str(out),
                "--verbose", "2"] + extra_flags
     shutil.rmtree(out, ignore_errors=True)
-    wall, cpu, _ = timed(CLI + command)
+    wall, cpu, trained = timed(CLI + command)
     _, _, last = timed(CLI + ["evaluate", "--model", str(out), "--dataset",
                               str(work / "target"), "--split", "test"])
-    return {"part": f"{model}_{row}", "model": model,
-            "pretraining": {None: "none", "supervised": "supervised on source",
-                            "ssl": "contrastive on 50k unlabelled"}[kind],
+    return {"part": f"{model}_{row}{tag}", "model": model,
+            "pretraining": pretraining_label(kind, pretrain_flags),
             "target_method": method,
+            # the best validation round's, which kept the weights: what recipes are chosen by
+            "target_validation_accuracy": round(json.loads(trained)["accuracy"], 4),
             "target_test_accuracy": round(json.loads(last)["accuracy"], 4),
             "target_cpu_seconds": round(cpu, 1), "target_wall_seconds": round(wall, 1),
             "pretraining_cpu_seconds": start["cpu"] if start else 0,
@@ -119,15 +129,17 @@ def main():
     parser.add_argument("--tar", default=None)
     parser.add_argument("--extra-flags", default="")
     parser.add_argument("--pretrain-flags", default="")
+    parser.add_argument("--tag", default="", help="suffix of the part names, e.g. _src30")
     args = parser.parse_args()
     work = build(args.work, args.tar or default_tar())
     extra_flags = shlex.split(args.extra_flags)
     for model in args.models.split(","):
         for row in args.rows.split(","):
             result = target_row(model, row, Path(work), extra_flags,
-                                shlex.split(args.pretrain_flags))
+                                shlex.split(args.pretrain_flags), args.tag)
             record_result("cifar_transfer", result["part"], result, COLUMNS,
-                          percent_columns=("target_test_accuracy",))
+                          percent_columns=("target_validation_accuracy",
+                                           "target_test_accuracy"))
 
 
 if __name__ == "__main__":
