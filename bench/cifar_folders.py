@@ -7,6 +7,9 @@ The transfer experiment's splits (issue 18):
 - `target/`: dog, frog, horse, ship, truck; `train/` 100 training images per class,
   `validation/` 50 other training images per class (best weights), `test/` their 5,000 test
   images (the reported accuracy);
+- `target_all_labels/`: the target with all its labels, a ceiling for transfer: `train/`
+  the 4,850 training images per class outside `target/validation/`, which it shares, and
+  `test/` the target's test images;
 - `unlabeled/`: all 50,000 training images, for self-supervised pretraining;
 - `full/`: all ten classes, `train/` 50,000 and `validation/` the 10,000 test images.
 The per-class choices are seeded, so every run of the benchmark sees the same images.
@@ -72,6 +75,11 @@ def build(out, tar_path, seed=0):
         link_files(chosen[:TARGET_TRAIN_PER_CLASS], out / "target" / "train" / name)
         link_files(chosen[TARGET_TRAIN_PER_CLASS:], out / "target" / "validation" / name)
         link_files(test, out / "target" / "test" / name)
+        held_out = chosen[TARGET_TRAIN_PER_CLASS:]
+        all_labels = out / "target_all_labels"
+        link_files(sorted(set(train) - set(held_out)), all_labels / "train" / name)
+        link_files(held_out, all_labels / "validation" / name)
+        link_files(test, all_labels / "test" / name)
     return out
 
 

@@ -41,12 +41,15 @@ from results_table import record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
-# row: (pretraining step or None, target method)
-ROWS = {"scratch": (None, "full"),
-        "supervised_probe": ("supervised", "linear-probe"),
-        "supervised_full": ("supervised", "full"),
-        "ssl_probe": ("ssl", "linear-probe"),
-        "ssl_full": ("ssl", "full")}
+# row: (pretraining step or None, target method, the target's training folder)
+ROWS = {"scratch": (None, "full", "target"),
+        "supervised_probe": ("supervised", "linear-probe", "target"),
+        "supervised_full": ("supervised", "full", "target"),
+        "ssl_probe": ("ssl", "linear-probe", "target"),
+        "ssl_full": ("ssl", "full", "target"),
+        # not a transfer row: the target trained from scratch on all its training images
+        # (48 times the labels), a ceiling for what transfer can give the 100 per class
+        "all_labels": (None, "full", "target_all_labels")}
 # The commands and the CPU are in each row's JSON file (bench/results/cifar_transfer_*.json).
 COLUMNS = ("part", "pretraining", "target_method", "target_validation_accuracy",
            "target_test_accuracy",
@@ -97,11 +100,11 @@ def pretraining_label(kind, pretrain_flags):
 
 
 def target_row(model, row, work, extra_flags, pretrain_flags=(), tag=""):
-    kind, method = ROWS[row]
+    kind, method, folder = ROWS[row]
     start = pretraining(model, kind, work, extra_flags, pretrain_flags) if kind else None
-    out = work / "runs" / f"{model}_{row}_target"
+    out = work / "runs" / f"{model}_{row}{tag}_target"
     command = ["finetune", "--preset", start["directory"] if start else model,
-               "--dataset", str(work / "target"), "--method", method, "--out", str(out),
+               "--dataset", str(work / folder), "--method", method, "--out", str(out),
                "--verbose", "2"] + extra_flags
     shutil.rmtree(out, ignore_errors=True)
     wall, cpu, trained = timed(CLI + command)
@@ -124,7 +127,7 @@ def target_row(model, row, work, extra_flags, pretrain_flags=(), tag=""):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="resnet20,vit_cifar")
-    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--rows", default=",".join(row for row in ROWS if row != "all_labels"))
     parser.add_argument("--work", default="/tmp/cifar_bench")
     parser.add_argument("--tar", default=None)
     parser.add_argument("--extra-flags", default="")
