@@ -50,6 +50,7 @@ ROWS = {"scratch": (None, "full", "target"),
         # not a transfer row: the target trained from scratch on all its training images
         # (48 times the labels), a ceiling for what transfer can give the 100 per class
         "all_labels": (None, "full", "target_all_labels")}
+TRANSFER_ROWS = tuple(row for row in ROWS if row != "all_labels")  # what runs by default
 # The commands and the CPU are in each row's JSON file (bench/results/cifar_transfer_*.json).
 COLUMNS = ("part", "pretraining", "target_method", "target_validation_accuracy",
            "target_test_accuracy",
@@ -127,7 +128,7 @@ def target_row(model, row, work, extra_flags, pretrain_flags=(), tag=""):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="resnet20,vit_cifar")
-    parser.add_argument("--rows", default=",".join(row for row in ROWS if row != "all_labels"))
+    parser.add_argument("--rows", default=",".join(TRANSFER_ROWS))
     parser.add_argument("--work", default="/tmp/cifar_bench")
     parser.add_argument("--tar", default=None)
     parser.add_argument("--extra-flags", default="")

@@ -1,11 +1,27 @@
 """Checks every layer gets: shapes, config and `.keras` round trips, jit, mixed precision."""
 
 import json
+import sys
 
 import keras
 import numpy as np
 
 from keras_mapping.cli.main import main
+
+# How a test starts the CLI in a process of its own, as a user's shell would.
+CLI_PROCESS = (sys.executable, "-m", "keras_mapping.cli.main")
+
+
+def cli_command(*arguments):
+    """The argv of `keras-mapping ARGUMENTS` in a fresh process."""
+    return [*CLI_PROCESS, *map(str, arguments)]
+
+
+def run_cli_here(command):
+    """Runs a `cli_command` in this process instead (no TensorFlow start-up to pay), for
+    reference runs that need not be isolated; asserts that it succeeded."""
+    assert tuple(command[:len(CLI_PROCESS)]) == CLI_PROCESS, command
+    assert main(command[len(CLI_PROCESS):]) == 0
 
 
 def symbolic_inputs(call_inputs):

@@ -5,13 +5,13 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
 from keras_mapping.cli.main import main
 from keras_mapping.cli.startup import _drop_startup_lines
+from tests.helpers import cli_command
 
 # TensorFlow 2.21's start-up lines on a CPU machine, and any glog INFO/WARNING line.
 STARTUP_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|Could not find cuda "
@@ -25,8 +25,8 @@ def run_cli(*arguments, **environment):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     for name, value in environment.items():
         env.pop(name, None) if value is None else env.__setitem__(name, value)
-    return subprocess.run([sys.executable, "-m", "keras_mapping.cli.main", *arguments],
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cli_command(*arguments), env=env, capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_commands_print_no_tensorflow_startup_lines():

@@ -6,15 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from keras_mapping.cli.main import main
 from keras_mapping.training.distribute import loopback_cluster
-from tests.helpers import assert_same_weights
+from tests.helpers import assert_same_weights, cli_command, run_cli_here
 
 RECIPE = ("--epochs", "4", "--learning-rate", "5e-3", "--max-length", "32", "--dropout", "0",
           "--no-freeze-embeddings", "--evaluations-per-epoch", "2", "--precision", "fp32",
@@ -22,8 +20,8 @@ RECIPE = ("--epochs", "4", "--learning-rate", "5e-3", "--max-length", "32", "--d
 
 
 def finetune_command(preset, dataset, out, *flags):
-    return [sys.executable, "-m", "keras_mapping.cli.main", "finetune", "--preset", str(preset),
-            "--dataset", str(dataset), "--out", str(out), *RECIPE, *flags]
+    return cli_command("finetune", "--preset", preset, "--dataset", dataset, "--out", out,
+                       *RECIPE, *flags)
 
 
 def start_workers(command, count=2):
@@ -49,8 +47,8 @@ def finish(processes, timeout=300):
 
 def one_worker_run(preset, dataset, out):
     """The one-worker reference, in this process: the same command, no start-up cost."""
-    assert main(finetune_command(preset, dataset, out, "--batch-size", "16",
-                                 "--strategy", "default")[3:]) == 0
+    run_cli_here(finetune_command(preset, dataset, out, "--batch-size", "16",
+                                  "--strategy", "default"))
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +103,7 @@ PRETRAIN_RECIPE = ("--preset", "bert_tiny", "--train-vocab", "--vocab-size", "12
 
 
 def pretrain_command(corpus, out, *flags):
-    return [sys.executable, "-m", "keras_mapping.cli.main", "pretrain", "--corpus", str(corpus),
-            "--out", str(out), *PRETRAIN_RECIPE, *flags]
+    return cli_command("pretrain", "--corpus", corpus, "--out", out, *PRETRAIN_RECIPE, *flags)
 
 
 def preset_weights(directory):
@@ -129,8 +126,8 @@ def test_two_workers_pretrain_the_one_worker_preset(tmp_path):
     finish(start_workers(pretrain_command(corpus, tmp_path / "two", "--batch-size", "8",
                                           "--strategy", "multi-worker")))
     # The one-worker reference runs in this process (the same command, no start-up cost).
-    assert main(pretrain_command(corpus, tmp_path / "one", "--batch-size", "16",
-                                 "--strategy", "default")[3:]) == 0
+    run_cli_here(pretrain_command(corpus, tmp_path / "one", "--batch-size", "16",
+                                  "--strategy", "default"))
     two, one = preset_weights(tmp_path / "two"), preset_weights(tmp_path / "one")
     assert two.keys() == one.keys()
     for name in one:

@@ -5,24 +5,22 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from keras_mapping.cli.main import main
 from keras_mapping.tasks.model_directory import load_model_directory
-from tests.helpers import AtStep
+from tests.helpers import AtStep, cli_command, run_cli_here
 
 
 def finetune_command(tiny_preset, tiny_dataset, out):
     # Dropout stays on (0.1): its random state is part of what a resumed run must restore.
-    return [sys.executable, "-m", "keras_mapping.cli.main", "finetune", "--preset",
-            str(tiny_preset), "--dataset", str(tiny_dataset), "--out", str(out),
-            "--epochs", "4", "--batch-size", "16", "--evaluations-per-epoch", "2",
-            "--checkpoint-every", "1", "--learning-rate", "5e-3", "--max-length", "32",
-            "--precision", "fp32", "--deterministic", "--seed", "7", "--verbose", "0"]
+    return cli_command("finetune", "--preset", tiny_preset, "--dataset", tiny_dataset,
+                       "--out", out, "--epochs", "4", "--batch-size", "16",
+                       "--evaluations-per-epoch", "2", "--checkpoint-every", "1",
+                       "--learning-rate", "5e-3", "--max-length", "32", "--precision", "fp32",
+                       "--deterministic", "--seed", "7", "--verbose", "0")
 
 
 def saved_step(out):
@@ -37,7 +35,7 @@ def test_sigkill_mid_round_then_rerun_matches_an_uninterrupted_run(tiny_preset, 
                                                                    tmp_path):
     # The uninterrupted run needs no process of its own: the same command, in this one.
     straight = tmp_path / "straight"
-    assert main(finetune_command(tiny_preset, tiny_dataset, straight)[3:]) == 0
+    run_cli_here(finetune_command(tiny_preset, tiny_dataset, straight))
 
     # 96 examples in batches of 16, two rounds per epoch: rounds of 3 steps, 24 in all.
     resumed = tmp_path / "resumed"
