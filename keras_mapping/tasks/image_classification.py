@@ -63,6 +63,8 @@ class ImageClassificationTask:
     modality = "image"
     pairs = False
     default_max_length = None  # images have no sequence length
+    # Decoded pixels of a large validation folder would not fit in memory: decode each round.
+    keeps_validation_batches = False
 
     def __init__(self, class_names, image_size, mean=DEFAULT_MEAN, std=DEFAULT_STD,
                  crop_padding=None, flip=True):

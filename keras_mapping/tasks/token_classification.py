@@ -55,6 +55,7 @@ class TokenClassificationTask:
     output_activation = "softmax"
     modality = "text"
     pairs = False
+    keeps_validation_batches = True  # windows of token ids, in memory already
     # Sentences of up to ~120 words fit one window (CoNLL-2003's longest is 124 words).
     default_max_length = 128
 

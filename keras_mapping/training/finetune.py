@@ -428,6 +428,8 @@ def _batches(config, run, task, tokenizer, train, validation):
     validation_data = task.dataset(validation, tokenizer, max_length=config.max_length,
                                    batch_size=VALIDATION_BATCH_SIZE * run.replicas,
                                    buckets=buckets)
+    if task.keeps_validation_batches:  # read every round: batched once
+        validation_data = validation_data.cache()
     return train_batches, as_distributable(validation_data, run.strategy)
 
 
