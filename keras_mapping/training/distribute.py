@@ -51,6 +51,11 @@ def create_strategy(name="auto", tpu=None):
     if name == "mirrored":
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
             d.name for d in tf.config.list_logical_devices("CPU")]
+        # Every MirroredStrategy numbers its collective ops from the same keys, so a second
+        # run in one process (a notebook fine-tuning two models) met the first one's and
+        # stopped with "Shape mismatch in the collective instance". TensorFlow's own tests
+        # move the base before each new strategy; so does this.
+        tf.distribute.MirroredStrategy._collective_key_base += 100_000
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi-worker":
         workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker")

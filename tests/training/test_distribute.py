@@ -1,11 +1,10 @@
 """Distribution strategies give the single-device result: MirroredStrategy over two logical
 CPU devices trains to the one-device weights (gradients clipped as one device clips them),
-evaluates and predicts the same. Each runs in its own process, since TensorFlow fixes its
-devices when it starts. Several workers: test_multi_worker.py."""
+evaluates and predicts the same. They share one process of their own (TensorFlow fixes its
+devices when it starts; one start-up instead of four), each part printing one JSON line
+that its test reads. Several workers: test_multi_worker.py."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
 
@@ -15,13 +14,21 @@ import pytest
 from tests.helpers import assert_same_weights
 from keras_mapping.training.distribute import create_strategy
 
-CLIPPING = """
-import sys
+TWO_LOGICAL_CPUS = """
+import json, sys
 import numpy as np
 import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+paths = json.loads(sys.argv[1])
+
+
+def report(part, value):
+    print(part, json.dumps(value), flush=True)
+"""
+
+CLIPPING = """
 import keras
 from keras_mapping.models import BertBackbone, BertTextClassifier
 from keras_mapping.training.distribute import (as_distributable, create_strategy,
@@ -51,18 +58,17 @@ def train(strategy, optimizer):
 # A clipping threshold every step's gradient exceeds, on sparse embedding gradients too.
 optimizers = {"ours": lambda: create_optimizer(1e-2, 18, global_clipnorm=0.1),
               "keras": lambda: keras.optimizers.AdamW(1e-2, global_clipnorm=0.1)}
+differences = {}
 for name, optimizer in optimizers.items():
     mirrored = train(create_strategy("mirrored"), optimizer)
     single = train(create_strategy("default"), optimizer)
-    print(name, max(float(np.abs(a - b).max()) for a, b in zip(mirrored, single)))
+    differences[name] = max(float(np.abs(a - b).max()) for a, b in zip(mirrored, single))
+report("clipping", differences)
 """
 
 
-def test_mirrored_clips_the_global_batch_gradient_as_one_device(tmp_path):
-    completed = subprocess.run([sys.executable, "-c", CLIPPING], capture_output=True,
-                               text=True, timeout=300)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    difference = dict(line.split() for line in completed.stdout.splitlines()[-2:])
+def test_mirrored_clips_the_global_batch_gradient_as_one_device(two_replica_runs):
+    difference = two_replica_runs["clipping"]
     assert float(difference["ours"]) < 1e-5
     # Keras' own AdamW clips each replica's share: the check can tell the two apart.
     assert float(difference["keras"]) > 1e-3
@@ -92,19 +98,10 @@ def test_strategy_errors_and_tpu_configuration(monkeypatch):
                      ("initialize", "resolver")]
 
 
-TWO_LOGICAL_CPUS = """
-import json, sys
-import numpy as np
-import tensorflow as tf
-
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-"""
-
-FINETUNE = TWO_LOGICAL_CPUS + """
+FINETUNE = """
 from keras_mapping.training import FinetuneConfig, finetune
 
-preset, dataset, out = sys.argv[1:4]
+preset, dataset, out = paths["preset"], paths["dataset"], paths["finetune"]
 strategies = {"mirrored": 8, "default": 16}
 for strategy, batch_size in strategies.items():
     finetune(FinetuneConfig(
@@ -114,31 +111,23 @@ for strategy, batch_size in strategies.items():
 losses = {name: [float(line.split(",")[2]) for line in
                  open(f"{out}/{name}/logs/training.csv").read().splitlines()[1:]]
           for name in strategies}
-print("losses", json.dumps(losses))
+report("finetune", losses)
 """
 
 
-def run_script(script, *arguments):
-    completed = subprocess.run([sys.executable, "-c", script, *map(str, arguments)],
-                               capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return completed.stdout
-
-
-def test_finetune_on_two_replicas_gives_the_one_device_weights(tiny_preset, tiny_dataset,
-                                                               tmp_path):
-    stdout = run_script(FINETUNE, tiny_preset, tiny_dataset, tmp_path)
-    assert "global batches of 16 on 2 replica(s)" in stdout
-    assert_same_weights(tmp_path / "mirrored", tmp_path / "default", atol=1e-5)
-    losses = json.loads(stdout.split("losses")[-1])
+def test_finetune_on_two_replicas_gives_the_one_device_weights(two_replica_runs):
+    assert "global batches of 16 on 2 replica(s)" in two_replica_runs["stdout"]["finetune"]
+    out = two_replica_runs["paths"]["finetune"]
+    assert_same_weights(out / "mirrored", out / "default", atol=1e-5)
+    losses = two_replica_runs["finetune"]
     assert losses["mirrored"][-1] < losses["mirrored"][0]
 
 
-PRETRAIN = TWO_LOGICAL_CPUS + """
+PRETRAIN = """
 from safetensors.numpy import load_file
 from keras_mapping.training import PretrainConfig, pretrain
 
-corpus, out = sys.argv[1:3]
+corpus, out = paths["corpus"], paths["pretrain"]
 weights = {}
 for strategy, batch_size in (("mirrored", 8), ("default", 16)):
     pretrain(PretrainConfig(
@@ -147,25 +136,20 @@ for strategy, batch_size in (("mirrored", 8), ("default", 16)):
         learning_rate=2e-3, max_length=16, dropout=0.0, precision="fp32",
         strategy=strategy), verbose=0)
     weights[strategy] = load_file(f"{out}/{strategy}/model.safetensors")
-print("difference", max(float(np.abs(weights["mirrored"][name] - weights["default"][name]).max())
-                        for name in weights["default"]))
+report("pretrain", max(float(np.abs(weights["mirrored"][name] - weights["default"][name]).max())
+                      for name in weights["default"]))
 """
 
 
-def test_pretrain_on_two_replicas_gives_the_one_device_weights(tmp_path):
-    rng = np.random.default_rng(0)
-    words = "the a film story cast plot was is good bad long short".split()
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n\n".join(" ".join(rng.choice(words, 8)) for _ in range(120)))
-    stdout = run_script(PRETRAIN, corpus, tmp_path)
-    assert "global batches of 16 on 2 replica(s)" in stdout
-    assert float(stdout.split("difference")[-1]) < 1e-5
+def test_pretrain_on_two_replicas_gives_the_one_device_weights(two_replica_runs):
+    assert "global batches of 16 on 2 replica(s)" in two_replica_runs["stdout"]["pretrain"]
+    assert two_replica_runs["pretrain"] < 1e-5
 
 
-EVALUATE = TWO_LOGICAL_CPUS + """
+EVALUATE = """
 from keras_mapping.training.inference import evaluate, predict
 
-model, dataset = sys.argv[1:3]
+model, dataset = paths["model"], paths["dataset"]
 results = {}
 for strategy in ("mirrored", "default"):
     metrics = evaluate(model, dataset, strategy=strategy)
@@ -173,17 +157,42 @@ for strategy in ("mirrored", "default"):
                         strategy=strategy))
     results[strategy] = {"accuracy": metrics["accuracy"], "loss": metrics["loss"],
                          "probabilities": [row["probabilities"] for row in rows]}
-print("results", json.dumps(results))
+report("evaluate", results)
 """
 
+PARTS = {"clipping": CLIPPING, "finetune": FINETUNE, "pretrain": PRETRAIN,
+         "evaluate": EVALUATE}
 
-def test_evaluate_and_predict_on_two_replicas_give_the_one_device_results(tiny_model_dir,
-                                                                         tiny_dataset):
+
+@pytest.fixture(scope="module")
+def two_replica_runs(tiny_preset, tiny_dataset, tiny_model_dir, tmp_path_factory):
+    """Every part above in one process with two logical CPUs: `{part: its JSON line}`,
+    `"stdout"` (what each part printed, by part) and `"paths"`."""
+    root = tmp_path_factory.mktemp("two_replicas")
+    rng = np.random.default_rng(0)
+    words = "the a film story cast plot was is good bad long short".split()
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n\n".join(" ".join(rng.choice(words, 8)) for _ in range(120)))
+    paths = {"preset": tiny_preset, "dataset": tiny_dataset, "model": tiny_model_dir,
+             "corpus": corpus, "finetune": root / "finetune", "pretrain": root / "pretrain"}
+    script = TWO_LOGICAL_CPUS + "".join(PARTS.values())
     completed = subprocess.run(
-        [sys.executable, "-c", EVALUATE, str(tiny_model_dir), str(tiny_dataset)],
-        capture_output=True, text=True, timeout=600)
+        [sys.executable, "-c", script, json.dumps({k: str(v) for k, v in paths.items()})],
+        capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    results = json.loads(completed.stdout.split("results")[-1])
+    runs, stdout, printed = {"paths": paths}, {}, []
+    for line in completed.stdout.splitlines():
+        part, _, value = line.partition(" ")
+        if part in PARTS:
+            runs[part], stdout[part], printed = json.loads(value), "\n".join(printed), []
+        else:
+            printed.append(line)
+    runs["stdout"] = stdout
+    return runs
+
+
+def test_evaluate_and_predict_on_two_replicas_give_the_one_device_results(two_replica_runs):
+    results = two_replica_runs["evaluate"]
     assert results["mirrored"]["accuracy"] == results["default"]["accuracy"]
     np.testing.assert_allclose(results["mirrored"]["loss"], results["default"]["loss"],
                                rtol=1e-5)
