@@ -167,7 +167,9 @@ PARTS = {"clipping": CLIPPING, "finetune": FINETUNE, "pretrain": PRETRAIN,
 @pytest.fixture(scope="module")
 def two_replica_runs(tiny_preset, tiny_dataset, tiny_model_dir, tmp_path_factory):
     """Every part above in one process with two logical CPUs: `{part: its JSON line}`,
-    `"stdout"` (what each part printed, by part) and `"paths"`."""
+    `"stdout"` (what each part printed, by part) and `"paths"`. One process also checks
+    that mirrored runs of different models can follow each other (they shared collective
+    keys, and the second stopped with a shape mismatch)."""
     root = tmp_path_factory.mktemp("two_replicas")
     rng = np.random.default_rng(0)
     words = "the a film story cast plot was is good bad long short".split()
