@@ -54,8 +54,8 @@ class TokenizedTexts:
 
 # One traced `tokenize` per tokenizer configuration, shared by every pipeline and by every
 # tokenizer loaded from the same files (each API call or CLI verb loads its own): tracing
-# the tokenizer's graph takes about 0.3 s each time otherwise. The last few are
-# kept, each with the tokenizer whose tables it reads.
+# the tokenizer's graph takes about 0.3 s each time otherwise. The last few are kept, each
+# with the tokenizer whose tables it reads.
 _TRACED_TOKENIZE = collections.OrderedDict()
 _TRACED_TOKENIZE_KEPT = 4
 
