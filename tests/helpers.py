@@ -1,5 +1,6 @@
 """Checks every layer gets: shapes, config and `.keras` round trips, jit, mixed precision."""
 
+import contextlib
 import json
 import sys
 
@@ -10,6 +11,24 @@ from keras_mapping.cli.main import main
 
 # How a test starts the CLI in a process of its own, as a user's shell would.
 CLI_PROCESS = (sys.executable, "-m", "keras_mapping.cli.main")
+
+
+@contextlib.contextmanager
+def variables_created_in_traces():
+    """Yields the list of variables created while a `tf.function` was being traced: Keras
+    state made lazily inside the first trace of a training step (optimizer slots, loss
+    trackers, metric states) makes TensorFlow trace that whole step a second time."""
+    import tensorflow as tf
+
+    created = []
+
+    def record(next_creator, **kwargs):
+        if tf.inside_function():
+            created.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    with tf.variable_creator_scope(record):
+        yield created
 
 
 def cli_command(*arguments):

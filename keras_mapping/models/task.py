@@ -86,10 +86,17 @@ class Task(keras.Model):
                 return given
             return defaults[name]() if name in defaults else None
 
+        metrics = default("metrics", metrics)
+        for metric in keras.tree.flatten(metrics or []):
+            if isinstance(metric, keras.metrics.FBetaScore) and not metric._built:
+                # Its variables take the label count from the first batch, which would create
+                # them inside the first trace of the training step: a `tf.function` that
+                # creates variables is traced twice.
+                metric._build(self.output.shape, self.output.shape)
         super().compile(
             optimizer=(keras.optimizers.AdamW(defaults["learning_rate"])
                        if optimizer == "auto" else optimizer),
-            loss=default("loss", loss), metrics=default("metrics", metrics),
+            loss=default("loss", loss), metrics=metrics,
             weighted_metrics=default("weighted_metrics", weighted_metrics), **kwargs)
 
     def task_config(self):

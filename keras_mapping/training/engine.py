@@ -143,14 +143,11 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
     resumed_at = saved_step(run.checkpoints)
     if resumed_at:
         print_fn(f"{verb}: resuming the killed run at step {resumed_at:,} of {rounds.steps:,}")
-    if run.replicas > 1:  # builds a pipeline for its spec: not on one device
-        train_across_replicas(model, train_batches(0).element_spec)
-    if not model.optimizer.built:
-        # Built now, not inside the first trace of the training step (where Keras builds it
-        # on one device): a tf.function that creates variables is traced twice, which cost
-        # a small ResNet's run 4 s.
-        with run.strategy.scope():
-            model.optimizer.build(model.trainable_variables)
+    first_batches = train_batches(resumed_at)
+    if run.replicas > 1:
+        train_across_replicas(model, first_batches.element_spec)
+    else:
+        build_before_the_first_step(model, first_batches.element_spec, run.strategy)
     logs = run.out / "logs"
     logs.mkdir(exist_ok=True)
     callbacks = list(callbacks)
@@ -162,8 +159,9 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
     started = time.time()
     try:
         distribute = this_workers_batches if per_worker else share_of_each_batch
+        batches = reusing_the_first(first_batches, resumed_at, train_batches)
         resumable_fit(
-            model, lambda step: distribute(train_batches(step), run.strategy),
+            model, lambda step: distribute(batches(step), run.strategy),
             rounds=rounds.rounds, steps_per_round=rounds.steps_per_round,
             directory=run.checkpoints, save=run.chief, checkpoint_every=checkpoint_every,
             callbacks=callbacks + loggers,
@@ -176,6 +174,41 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
             f"too. Start every worker again with the same command: all resume from the last "
             f"checkpoint (step {saved_step(run.checkpoints):,}) in {run.shared}.") from None
     return time.time() - started, resumed_at
+
+
+def build_before_the_first_step(model, element_spec, strategy):
+    """Creates the variables Keras would create inside the first trace of the training step
+    on one device: the optimizer's slots and, for a model of several outputs, the compiled
+    loss's trackers (a `Mean` per output). A `tf.function` that creates variables is traced
+    a second time: a whole training step's trace, 4 s of a small ResNet's run and 3 s of a
+    tiny masked LM + NSP pretraining run."""
+    with strategy.scope():
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        loss = model._compile_loss
+        if loss is not None and not loss.built:
+            # From the model's symbolic outputs: no forward pass (Keras' own symbolic build
+            # traces one, 0.9 s of the tiny run).
+            _, labels, _ = keras.utils.unpack_x_y_sample_weight(element_spec)
+            loss.build(keras.tree.map_structure(_symbolic, labels), model.output)
+
+
+def _symbolic(spec):
+    return keras.KerasTensor(spec.shape, spec.dtype.name)
+
+
+def reusing_the_first(first_batches, first_step, train_batches):
+    """`train_batches`, except that its first call, from `first_step`, returns
+    `first_batches` (built already for its spec) instead of building them again."""
+    unused = [first_batches]
+
+    def batches(step):
+        if unused and step == first_step:
+            return unused.pop()
+        unused.clear()
+        return train_batches(step)
+
+    return batches
 
 
 def _lost_worker(message):

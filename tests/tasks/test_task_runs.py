@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from keras_mapping.cli.main import main
-from tests.helpers import QUIET, assert_same_weights, cli_json, killed_then_resumed
+from tests.helpers import (QUIET, assert_same_weights, cli_json, killed_then_resumed,
+                           variables_created_in_traces)
 
 ANIMALS = ("cat", "dog", "bird", "fish")
 # Common flags: the tiny preset learns these toy tasks in a few steps.
@@ -79,8 +80,10 @@ FORMATS = {"pairs": ("savedmodel", "keras", "tflite"), "scores": ("savedmodel", 
 def test_each_task_end_to_end(name, data, tiny_preset, tmp_path, capsys):
     task, flags = RUNS[name]
     model = tmp_path / "model"
-    trained = cli_json(capsys, "finetune", "--preset", tiny_preset, "--dataset", data[name],
-                       "--out", model, *TINY, *flags)[-1]
+    with variables_created_in_traces() as created:
+        trained = cli_json(capsys, "finetune", "--preset", tiny_preset, "--dataset",
+                           data[name], "--out", model, *TINY, *flags)[-1]
+    assert created == []  # the training step is traced once
     stored = json.loads((model / "task.json").read_text())
     assert stored["task"] == task
     evaluated = cli_json(capsys, "evaluate", "--model", model, "--dataset", data[name])[-1]

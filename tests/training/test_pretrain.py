@@ -11,7 +11,7 @@ from keras_mapping.data.corpus import FIRST_LINES_CHECKED
 from keras_mapping.models import BertBackbone
 from keras_mapping.tokenizers import BertTokenizer
 from keras_mapping.training import PretrainConfig, pretrain
-from tests.helpers import QUIET, AtStep
+from tests.helpers import QUIET, AtStep, variables_created_in_traces
 
 SUBJECTS = "the cat|a dog|my friend|the teacher|our neighbour|the child".split("|")
 VERBS = "reads a book|eats an apple|walks home|sings a song|paints a wall|opens a door".split("|")
@@ -46,7 +46,9 @@ def losses(out, name="loss"):
 @pytest.mark.parametrize("objective", ["mlm", "mlm+nsp"])
 def test_loss_falls_and_a_preset_is_left(corpus_file, tmp_path, objective):
     out = tmp_path / "pretrained"
-    metrics = pretrain(tiny_config(corpus_file, out, objective=objective), verbose=0)
+    with variables_created_in_traces() as created:
+        metrics = pretrain(tiny_config(corpus_file, out, objective=objective), verbose=0)
+    assert created == []  # the training step is traced once (two outputs: two loss trackers)
     history = losses(out)
     assert history[-1] < 0.7 * history[0], history
     assert metrics["mlm_accuracy"] > 0.3 and 1 < metrics["perplexity"] < 120
