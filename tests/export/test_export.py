@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from keras_mapping.cli.main import main
 from keras_mapping.export import export_model
+from keras_mapping.export.saved_model import TaskServer
 from keras_mapping.training.inference import predict
 
 TEXTS = ["the cast was wonderful .", "its ending was awful .", "", "a story",
@@ -36,11 +37,23 @@ def predicted(model_dir, texts):
     return np.array([row["probabilities"] for row in rows]), [row["label"] for row in rows]
 
 
+TEXT_SIGNATURE_TRACES = []  # the texts' arity of each trace of the export's text signature
+
+
 @pytest.fixture(scope="module")
 def saved_model(tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("exports") / "savedmodel"
-    assert main(["export", "--model", str(tiny_model_dir), "--out", str(out)]) == 0
+    serve_text = TaskServer._serve_text
+    with pytest.MonkeyPatch.context() as patch:  # its Python body runs once per trace
+        patch.setattr(TaskServer, "_serve_text", lambda self, *texts: (
+            TEXT_SIGNATURE_TRACES.append(len(texts)) or serve_text(self, *texts)))
+        assert main(["export", "--model", str(tiny_model_dir), "--out", str(out)]) == 0
     return out
+
+
+def test_the_export_traces_its_text_signature_once(saved_model):
+    # Traced before the save and again inside it, a tiny pair model's export took 11 s.
+    assert TEXT_SIGNATURE_TRACES == [1]
 
 
 def test_saved_model_serves_text_in_a_fresh_process_like_predict(tiny_model_dir, saved_model):
