@@ -52,8 +52,9 @@ class _Untracked:
 
 class ModelServer(tf.Module):
     """A module that serves a Keras model. The SavedModel needs the variables the signatures
-    capture, so those are what it tracks; not the Keras model, whose layers' trackable
-    attributes the save would walk one by one (5 of the 7 s of two tiny text exports)."""
+    capture, so those are what it tracks; not the Keras model: with the model in its object
+    graph, the save traced every signature a second time (measured on a tiny pair model,
+    whose export took 12.3 s, 7.3 s of it tracing its text signature twice)."""
 
     def __init__(self, name, model):
         super().__init__(name=name)
