@@ -181,7 +181,9 @@ def build_before_the_first_step(model, element_spec, strategy):
     on one device: the optimizer's slots and, for a model of several outputs, the compiled
     loss's trackers (a `Mean` per output). A `tf.function` that creates variables is traced
     a second time: a whole training step's trace, 4 s of a small ResNet's run and 2 s of a
-    tiny masked LM + NSP pretraining run. `model` is functional (its outputs are symbolic)."""
+    tiny masked LM + NSP pretraining run. `model` is functional (its outputs are symbolic).
+    The one other such piece, an F-score's state, is built by `Task.compile`, which holds
+    the metric objects and the output shape they need."""
     with strategy.scope():
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
