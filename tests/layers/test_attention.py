@@ -166,3 +166,30 @@ def test_both_inference_paths_match_keras(monkeypatch, fused):
     np.testing.assert_allclose(actual[:2], expected[:2], atol=1e-5)
     np.testing.assert_allclose(actual[2], np.broadcast_to(
         np.asarray(ours.output_dense.bias), actual[2].shape), atol=1e-6)
+
+
+def test_a_bfloat16_softmax_is_kept_only_where_it_sums_in_float32():
+    """Under bf16 the attention's softmax stays in bf16 only where the backend's kernel
+    rounds once from float32 (TensorFlow with oneDNN): there it must equal the float32
+    softmax cast to bf16, masked positions included."""
+    import keras_mapping.layers.attention as attention
+
+    logits = RNG.normal(scale=4.0, size=(4, 3, 9, 33)).astype("float32")
+    logits[..., 20:] = -1e9
+    bf16 = keras.ops.cast(logits, "bfloat16")
+    in_float32 = keras.ops.cast(keras.ops.softmax(keras.ops.cast(bf16, "float32")), "bfloat16")
+    in_bfloat16 = keras.ops.softmax(bf16)
+    if attention.SOFTMAX_OF_BFLOAT16_IN_FLOAT32:
+        np.testing.assert_array_equal(np.asarray(keras.ops.cast(in_bfloat16, "float32")),
+                                      np.asarray(keras.ops.cast(in_float32, "float32")))
+
+
+def test_bfloat16_inference_stays_near_float32():
+    ours, _ = paired_layers()
+    expected = np.asarray(ours(QUERY, VALUE, value_mask=VALUE_MASK))
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    half = MultiHeadAttention(num_heads=4, key_dim=8)
+    half(QUERY, VALUE)
+    half.set_weights(ours.get_weights())
+    actual = np.asarray(keras.ops.cast(half(QUERY, VALUE, value_mask=VALUE_MASK), "float32"))
+    np.testing.assert_allclose(actual, expected, atol=0.05)
