@@ -15,7 +15,8 @@ from keras_mapping.layers.tensorflow_kernels import onednn_enabled
 FUSED_ATTENTION = keras.backend.backend() != "tensorflow"
 # oneDNN's softmax of bfloat16 logits accumulates in float32 and rounds once: its output
 # equals a float32 softmax cast back to bfloat16 (max difference 0.0 at 32 x 12 x 128 x 128),
-# without the two casts around it (a quarter of the attention core's time). Elsewhere a
+# without the two casts around it (a quarter of the attention core's time). Inference only:
+# its gradient (TensorFlow's, written with a bfloat16 sum) would not be. Elsewhere a
 # bfloat16 softmax may sum in bfloat16, so the logits go to float32 first.
 SOFTMAX_OF_BFLOAT16_IN_FLOAT32 = onednn_enabled()
 
@@ -228,7 +229,7 @@ class MultiHeadAttention(keras.layers.Layer):
         else:
             query = ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype))
             logits = ops.einsum("bthd,bshd->bhts", query, key)
-            if not (SOFTMAX_OF_BFLOAT16_IN_FLOAT32 and logits.dtype == "bfloat16"):
+            if training or not (SOFTMAX_OF_BFLOAT16_IN_FLOAT32 and logits.dtype == "bfloat16"):
                 logits = ops.cast(logits, "float32")  # softmax in full precision under bf16
             if mask is not None:
                 logits = ops.where(mask, logits, ops.cast(-1e9, logits.dtype))
