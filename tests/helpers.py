@@ -31,6 +31,30 @@ def variables_created_in_traces():
         yield created
 
 
+def ops_after_graph_optimization(function, *args):
+    """The op types TensorFlow runs for `function(*args)` in a graph once Grappler has
+    rewritten it (its oneDNN fusions included), read from the run metadata of the first call
+    of a fresh `tf.function` (a function's optimized graph is recorded when instantiated).
+    The metadata also holds graphs of single ops run eagerly before; only the graph built
+    from this function's own ops counts."""
+    import tensorflow as tf
+    from tensorflow.python.eager import context  # no public API returns the optimized graph
+
+    concrete = tf.function(function).get_concrete_function(*args)
+    traced_names = {op.name for op in concrete.graph.get_operations()}
+    context.enable_run_metadata()
+    try:
+        concrete(*args)
+        metadata = context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+    own = [graph for graph in metadata.function_graphs
+           if len(traced_names & {node.name for node in graph.pre_optimization_graph.node})
+           > len(traced_names) // 2]
+    assert len(own) == 1, f"{len(own)} graphs of the traced function in the run metadata"
+    return {node.op for node in own[0].post_optimization_graph.node}
+
+
 def cli_command(*arguments):
     """The argv of `keras-mapping ARGUMENTS` in a fresh process."""
     return [*CLI_PROCESS, *map(str, arguments)]

@@ -6,6 +6,7 @@ from keras_mapping.layers.attention import MultiHeadAttention
 from keras_mapping.layers.embedding import TokenAndPositionEmbedding
 from keras_mapping.layers.encoder import TransformerEncoder
 from keras_mapping.layers.masked_lm_head import MaskedLMHead
+from keras_mapping.layers.normalization import LayerNormalization
 from keras_mapping.layers.patches import ClassTokenAndPositions, PatchEmbedding
 from keras_mapping.layers.pooling import MaskedMeanPooling
 from keras_mapping.layers.position import PositionEmbedding, SinusoidalPositionEncoding
@@ -14,6 +15,7 @@ from keras_mapping.layers.similarity import CosineSimilarityLogits
 __all__ = [
     "ClassTokenAndPositions",
     "CosineSimilarityLogits",
+    "LayerNormalization",
     "MaskedLMHead",
     "MaskedMeanPooling",
     "MultiHeadAttention",

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_mapping.layers.initializers import clone_initializer
+from keras_mapping.layers.normalization import LayerNormalization
 from keras_mapping.layers.position import PositionEmbedding
 
 
@@ -79,7 +80,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
                 dtype=self.dtype_policy, name="segment_embedding")
         self.layer_norm = None
         if layer_norm_epsilon is not None:
-            self.layer_norm = keras.layers.LayerNormalization(
+            self.layer_norm = LayerNormalization(
                 epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
         self.dropout_layer = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="dropout")

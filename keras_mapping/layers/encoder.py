@@ -7,6 +7,7 @@ from keras_mapping.layers.activations import (gelu_exact, gelu_exact_in_compute_
                                               gelu_exact_with_derivative, resolve_activation)
 from keras_mapping.layers.attention import MultiHeadAttention
 from keras_mapping.layers.initializers import clone_initializer
+from keras_mapping.layers.normalization import LayerNormalization
 from keras_mapping.layers.peft import (LORA_ATTENTION_TARGETS, LORA_TARGETS, BottleneckAdapter,
                                        LowRankUpdate)
 
@@ -111,7 +112,7 @@ class TransformerEncoder(keras.layers.Layer):
         )
 
     def _layer_norm(self, name):
-        return keras.layers.LayerNormalization(
+        return LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name)
 
     def build(self, inputs_shape):

@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_mapping.layers.initializers import clone_initializer
+from keras_mapping.layers.normalization import LayerNormalization
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
@@ -63,7 +64,7 @@ class MaskedLMHead(keras.layers.Layer):
             kernel_initializer=clone_initializer(self.kernel_initializer),
             dtype=self.dtype_policy, name="transform_dense")
         self.transform_dense.build((None, None, hidden_dim))
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
         self.layer_norm.build((None, None, hidden_dim))
         self.decoder_kernel = None

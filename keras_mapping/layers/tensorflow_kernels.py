@@ -1,5 +1,5 @@
 """What TensorFlow's CPU kernels do by themselves, for layers that choose a cheaper form of
-the same computation when the backend is TensorFlow. The only TensorFlow import of
+the same computation when the backend is TensorFlow. The only TensorFlow imports of
 `keras_mapping.layers`, made when asked."""
 
 import keras
@@ -18,3 +18,49 @@ def onednn_enabled():
     from tensorflow.python.util import _pywrap_util_port  # public API has no such query
 
     return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def layer_norm_as_onednn_fuses_it(inputs, gamma, beta, epsilon):
+    """LayerNorm over the last axis, written as the graph oneDNN's remapper fuses.
+
+    The remapper replaces exactly this subgraph (the form `tf.keras` 2 used: a training-mode
+    `FusedBatchNormV3` over `(1, rows, width, 1)` in NCHW, unit scale and zero offset, then
+    `* gamma + beta`) with one `_MklLayerNorm` kernel, when the input has rank 2 or 3 and
+    nothing else reads its intermediates (inference: a gradient would). Keras 3's own
+    formulation (moments, rsqrt, five elementwise passes) matches none of its patterns.
+    Statistics are computed in float32 for bfloat16 inputs; `gamma` and `beta` are applied
+    in the inputs' dtype. Unfused (eagerly, or where a gradient needs the intermediates) it
+    is the same function, only slower. Needs oneDNN: stock TensorFlow's CPU batch norm
+    takes NHWC only.
+
+    Example:
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 2.0, 3.0, 6.0]], "float32")
+    >>> y = layer_norm_as_onednn_fuses_it(x, np.ones(4, "float32"), np.zeros(4, "float32"),
+    ...                                   1e-12)
+    >>> np.round(np.asarray(y, "float64"), 3).tolist()  # mean 3, variance 3.5
+    [[-1.069, -0.535, 0.0, 1.604]]
+    """
+    import tensorflow as tf
+
+    inputs = tf.convert_to_tensor(inputs)
+    shape = tf.shape(inputs)
+    rows = tf.reduce_prod(shape[:-1])
+    channels = tf.expand_dims(rows, 0)  # one "channel" per row: its own mean and variance
+    # With a static input shape, constant folding would turn the two `Fill`s below into
+    # constants, which the pattern does not match (unfused, this form is twice as slow as
+    # Keras'); a placeholder's value is never folded.
+    channels = tf.raw_ops.PlaceholderWithDefault(input=channels, shape=[1])
+    normalized, *_ = tf.raw_ops.FusedBatchNormV3(
+        x=tf.reshape(inputs, tf.stack([1, rows, inputs.shape[-1], 1])),
+        scale=tf.fill(channels, tf.constant(1.0)),
+        offset=tf.fill(channels, tf.constant(0.0)),
+        mean=tf.constant([], tf.float32),
+        variance=tf.constant([], tf.float32),
+        epsilon=epsilon,
+        exponential_avg_factor=1.0,
+        data_format="NCHW",
+        is_training=True,  # normalize by this batch's (this row's) own statistics
+    )
+    normalized = tf.reshape(normalized, shape)
+    return normalized * tf.cast(gamma, inputs.dtype) + tf.cast(beta, inputs.dtype)

@@ -3,7 +3,7 @@ causal mask, so each position sees only itself and what came before."""
 
 import keras
 
-from keras_mapping.layers import TokenAndPositionEmbedding, TransformerEncoder
+from keras_mapping.layers import LayerNormalization, TokenAndPositionEmbedding, TransformerEncoder
 from keras_mapping.layers.initializers import bert_kernel_initializer
 from keras_mapping.models.bert import config as bert_config
 
@@ -50,7 +50,7 @@ class GPTBackbone(keras.Model):
                                dtype=dtype, name=f"decoder_layer_{index}")
             for index in range(num_layers)
         ]
-        self.final_layer_norm = keras.layers.LayerNormalization(
+        self.final_layer_norm = LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="final_layer_norm")
 
         inputs = {

@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_mapping.layers import ClassTokenAndPositions, PatchEmbedding, TransformerEncoder
+from keras_mapping.layers import (ClassTokenAndPositions, LayerNormalization, PatchEmbedding,
+                                  TransformerEncoder)
 from keras_mapping.layers.initializers import bert_kernel_initializer
 from keras_mapping.layers.patches import as_pair
 from keras_mapping.models.image_backbone import ImageBackbone, image_input
@@ -76,7 +77,7 @@ class ViTBackbone(ImageBackbone):
                 name=f"encoder_layer_{index}", **peft)
             for index in range(num_layers)
         ]
-        self.final_layer_norm = keras.layers.LayerNormalization(
+        self.final_layer_norm = LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="final_layer_norm")
 
         images = image_input(image_size, num_channels)
