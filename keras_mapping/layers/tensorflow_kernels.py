@@ -30,8 +30,8 @@ def layer_norm_as_onednn_fuses_it(inputs, gamma, beta, epsilon):
     formulation (moments, rsqrt, five elementwise passes) matches none of its patterns.
     Statistics are computed in float32 for bfloat16 inputs; `gamma` and `beta` are applied
     in the inputs' dtype. Unfused (eagerly, or where a gradient needs the intermediates) it
-    is the same function, only slower. Needs oneDNN: stock TensorFlow's CPU batch norm
-    takes NHWC only.
+    is the same function, only slower (twice Keras' time), and so is TensorFlow without
+    oneDNN, which has no such fusion: layers use it only where oneDNN is on.
 
     Example:
     >>> import numpy as np
