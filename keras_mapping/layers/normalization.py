@@ -14,13 +14,13 @@ _FUSED_DTYPES = ("float32", "bfloat16")
 @keras.saving.register_keras_serializable(package="keras_mapping")
 class LayerNormalization(keras.layers.LayerNormalization):
     """`keras.layers.LayerNormalization` with the same arguments, weights and float32
-    results, and one difference in how it runs: in inference on TensorFlow with oneDNN, over the last
-    axis of a rank-2 or rank-3 float32 or bfloat16 input with both `gamma` and `beta`, it is
-    written in the form TensorFlow's graph optimizer fuses into a single `_MklLayerNorm`
-    kernel (see `tensorflow_kernels.layer_norm_as_onednn_fuses_it`), five to six times
-    faster than Keras' eight elementwise passes. From bfloat16 inputs, `gamma` and `beta`
-    are then applied in bfloat16 (Keras applies them in float32), as every other weight of a
-    mixed precision model is: the results differ by that rounding.
+    results, and one difference in how it runs: in inference on TensorFlow with oneDNN,
+    over the last axis of a rank-2 or rank-3 float32 or bfloat16 input with both `gamma`
+    and `beta`, it is written in the form TensorFlow's graph optimizer fuses into a single
+    `_MklLayerNorm` kernel (see `tensorflow_kernels.layer_norm_as_onednn_fuses_it`), five
+    to six times faster than Keras' eight elementwise passes. From bfloat16 inputs, `gamma`
+    and `beta` are then applied in bfloat16 (Keras applies them in float32), as every other
+    weight of a mixed precision model is: the results differ by that rounding.
 
     Example:
     >>> import numpy as np
