@@ -1,5 +1,7 @@
 """Keras' LayerNormalization, run as one fused kernel in inference where TensorFlow can."""
 
+import math
+
 import keras
 
 from keras_mapping.layers.tensorflow_kernels import (layer_norm_as_onednn_fuses_it,
@@ -9,6 +11,10 @@ from keras_mapping.layers.tensorflow_kernels import (layer_norm_as_onednn_fuses_
 # batch-norm form is slower than Keras' own (BENCHMARKS.md, "LayerNorm as one kernel").
 FUSED_LAYER_NORM = onednn_enabled()
 _FUSED_DTYPES = ("float32", "bfloat16")
+# The fused kernel costs about 0.2 ms a call whatever its size, Keras' form about 0.06 ms
+# plus 0.85 us a row of 384 (float32, 2-core EPYC): below this many rows (one request of a
+# few dozen tokens) Keras' form is the faster one.
+FUSED_MIN_ROWS = 192
 
 
 @keras.saving.register_keras_serializable(package="keras_mapping")
@@ -18,7 +24,8 @@ class LayerNormalization(keras.layers.LayerNormalization):
     over the last axis of a rank-2 or rank-3 float32 or bfloat16 input with both `gamma`
     and `beta`, it is written in the form TensorFlow's graph optimizer fuses into a single
     `_MklLayerNorm` kernel (see `tensorflow_kernels.layer_norm_as_onednn_fuses_it`), five
-    to six times faster than Keras' eight elementwise passes. From bfloat16 inputs, `gamma`
+    to six times faster than Keras' eight elementwise passes on a batch; below
+    `FUSED_MIN_ROWS` rows, where Keras' form is faster, that one runs. From bfloat16 inputs, `gamma`
     and `beta` are then applied in bfloat16 (Keras applies them in float32), as every other
     weight of a mixed precision model is: the results differ by that rounding.
 
@@ -32,11 +39,22 @@ class LayerNormalization(keras.layers.LayerNormalization):
     """
 
     def call(self, inputs, training=None):
-        if not training and FUSED_LAYER_NORM and self._fusable(inputs):
+        keras_form = super().call
+        if training or not (FUSED_LAYER_NORM and self._fusable(inputs)):
+            return keras_form(inputs)
+
+        def fused():
             outputs = layer_norm_as_onednn_fuses_it(inputs, self.gamma, self.beta,
                                                     self.epsilon)
             return keras.ops.cast(outputs, self.compute_dtype)
-        return super().call(inputs)
+
+        if all(size is not None for size in inputs.shape[:-1]):
+            rows = math.prod(inputs.shape[:-1])
+            return fused() if rows >= FUSED_MIN_ROWS else keras_form(inputs)
+        # Unknown at trace time (a serving signature, padded batches): decided per call;
+        # a graph's cond costs microseconds, and each branch keeps its own form.
+        rows = keras.ops.size(inputs) // inputs.shape[-1]
+        return keras.ops.cond(rows >= FUSED_MIN_ROWS, fused, lambda: keras_form(inputs))
 
     def _fusable(self, inputs):
         rank = len(inputs.shape)

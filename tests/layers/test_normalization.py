@@ -8,6 +8,7 @@ from tests.helpers import ops_after_graph_optimization, run_layer_test
 
 RNG = np.random.default_rng(5)
 X = (RNG.normal(size=(2, 6, 16)) * 3 + 1).astype("float32")
+BATCH = (RNG.normal(size=(4, 64, 16)) * 3 + 1).astype("float32")  # 256 rows: fused
 
 
 def test_contract(tmp_path):
@@ -36,11 +37,12 @@ def float64_layer_norm(layer, x):
 
 @pytest.mark.parametrize("static_shape", [True, False])
 @pytest.mark.parametrize("rank", [2, 3])
-def test_inference_in_a_graph_gives_keras_results(rank, static_shape):
+@pytest.mark.parametrize("inputs", [X, BATCH], ids=["12 rows", "256 rows"])
+def test_inference_in_a_graph_gives_keras_results(inputs, rank, static_shape):
     """Static shapes matter: constant folding would otherwise change the graph's form."""
     import tensorflow as tf
 
-    x = X if rank == 3 else X.reshape(-1, X.shape[-1])
+    x = inputs if rank == 3 else inputs.reshape(-1, inputs.shape[-1])
     ours, reference = layer_norm_pair(x.shape)
     shape = x.shape if static_shape else (None,) * (rank - 1) + x.shape[-1:]
     inference = tf.function(lambda x: ours(x, training=False),
@@ -57,8 +59,8 @@ def test_inference_runs_one_fused_kernel_and_training_keeps_keras_form(policy):
 
     keras.config.set_dtype_policy(policy)
     try:
-        ours, _ = layer_norm_pair(X.shape)
-        x = tf.cast(X, ours.compute_dtype)  # as the layers before it hand it over
+        ours, _ = layer_norm_pair(BATCH.shape)
+        x = tf.cast(BATCH, ours.compute_dtype)  # as the layers before it hand it over
         inference = ops_after_graph_optimization(lambda x: ours(x, training=False), x)
         training = ops_after_graph_optimization(lambda x: ours(x, training=True), x)
         output = tf.function(lambda x: ours(x, training=False))(x)
@@ -71,4 +73,18 @@ def test_inference_runs_one_fused_kernel_and_training_keeps_keras_form(policy):
     # float32 computation 0.012 and an unbiased variance 0.11 (outputs up to 5.8).
     atol = 1e-5 if policy == "float32" else 0.03
     np.testing.assert_allclose(np.asarray(tf.cast(output, "float32")),
-                               float64_layer_norm(ours, X), atol=atol)
+                               float64_layer_norm(ours, BATCH), atol=atol)
+
+
+@pytest.mark.skipif(not onednn_enabled(), reason="the fusion is TensorFlow's oneDNN remapper's")
+def test_few_rows_keep_keras_form_and_unknown_sizes_decide_per_call():
+    """One request of a few tokens is faster in Keras' form than in the fused kernel."""
+    import tensorflow as tf
+
+    ours, _ = layer_norm_pair(X.shape)
+    few = ops_after_graph_optimization(lambda x: ours(x, training=False), X)
+    assert "Mean" in few and "_MklLayerNorm" not in few
+    unknown = tf.TensorSpec((None, None, X.shape[-1]), "float32")
+    both = ops_after_graph_optimization(
+        tf.function(lambda x: ours(x, training=False), input_signature=[unknown]), X)
+    assert {"Mean", "_MklLayerNorm"} <= both
