@@ -25,9 +25,10 @@ class LayerNormalization(keras.layers.LayerNormalization):
     and `beta`, it is written in the form TensorFlow's graph optimizer fuses into a single
     `_MklLayerNorm` kernel (see `tensorflow_kernels.layer_norm_as_onednn_fuses_it`), five
     to six times faster than Keras' eight elementwise passes on a batch; below
-    `FUSED_MIN_ROWS` rows, where Keras' form is faster, that one runs. From bfloat16 inputs, `gamma`
-    and `beta` are then applied in bfloat16 (Keras applies them in float32), as every other
-    weight of a mixed precision model is: the results differ by that rounding.
+    `FUSED_MIN_ROWS` rows, where Keras' form is faster, that one runs. From bfloat16
+    inputs, `gamma` and `beta` are then applied in bfloat16 (Keras applies them in
+    float32), as every other weight of a mixed precision model is: the results differ by
+    that rounding.
 
     Example:
     >>> import numpy as np
