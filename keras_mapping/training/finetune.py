@@ -68,10 +68,10 @@ class FinetuneConfig(Recipe):
         preset: preset name or BERT-layout directory to start from, or a text model
             directory written by `finetune` (its fine-tuned encoder under a new head: a
             second task after an intermediate one, e.g. RTE after STS-B); for image tasks, an
-            image architecture ("resnet20", "resnet56", "resnet18", "resnet50", "vit_tiny",
-            "vit_small", "vit_base", "vit_cifar": random weights), a Hugging Face-layout ViT
-            or ResNet directory, or an image model directory written by `finetune` or
-            `pretrain --images` (pretrained).
+            image architecture ("resnet8", "resnet20", "resnet56", "resnet18", "resnet50",
+            "vit_tiny", "vit_small", "vit_base", "vit_cifar": random weights), a Hugging
+            Face-layout ViT or ResNet directory, or an image model directory written by
+            `finetune` or `pretrain --images` (pretrained).
         dataset: "sst2", "conll2003", a folder with train/validation files (tables or token
             files) or folders (images: train/<class>/*.jpg|png), or a TFDS name.
         out: output model directory.

@@ -132,7 +132,7 @@ def image_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("quantize_images")
     images = write_image_folder(root / "colours", counts=(("train", 6), ("validation", 3)))
     model = root / "model"
-    assert main(["finetune", "--preset", "resnet20", "--dataset", str(images), "--out",
+    assert main(["finetune", "--preset", "resnet8", "--dataset", str(images), "--out",
                  str(model), "--epochs", "3", "--batch-size", "6", "--learning-rate", "1e-2",
                  "--dropout", "0", "--evaluations-per-epoch", "1", "--warmup-ratio", "0",
                  "--precision", "fp32", "--verbose", "0"]) == 0

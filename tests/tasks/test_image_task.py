@@ -52,7 +52,7 @@ FRESH_PROCESS = textwrap.dedent("""
 
 def test_image_classification_end_to_end(images, tmp_path, capsys):
     model = tmp_path / "model"
-    trained = cli_json(capsys, "finetune", "--preset", "resnet20", "--dataset", images,
+    trained = cli_json(capsys, "finetune", "--preset", "resnet8", "--dataset", images,
                        "--out", model, "--skip-bad-images", *TINY)[-1]
     assert trained["skipped_train_images"] == 1 and trained["skipped_validation_images"] == 0
     stored = json.loads((model / "task.json").read_text())

@@ -36,7 +36,7 @@ def backbone_weights(model_dir):
 def test_a_model_directory_is_a_preset_and_a_linear_probe_keeps_its_backbone(
         images, tmp_path, capsys):
     source = tmp_path / "source"
-    cli_json(capsys, "finetune", "--preset", "resnet20", "--dataset", images, "--out", source,
+    cli_json(capsys, "finetune", "--preset", "resnet8", "--dataset", images, "--out", source,
              *TINY)
     config = json.loads((source / "preset" / vision_layout.CONFIG_FILE).read_text())
     assert config["architectures"] == ["ResNetForImageClassification"]
@@ -82,7 +82,7 @@ def test_lora_on_a_vit_trains_the_updates_and_saves_them_merged(images, tmp_path
 def test_pretrain_images_leaves_a_preset_that_finetune_reads(images, tmp_path, capsys):
     out = tmp_path / "simclr"
     metrics = cli_json(capsys, "pretrain-images", "--images", images / "train",
-                       "--preset", "resnet20", "--out", out, *TINY_SIMCLR)[-1]
+                       "--preset", "resnet8", "--out", out, *TINY_SIMCLR)[-1]
     assert metrics["views"] == 2 * 4  # 18 images: 4 held out, one batch of 4
     assert 0 <= metrics["retrieval_accuracy"] <= 1 and np.isfinite(metrics["contrastive_loss"])
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
@@ -92,7 +92,7 @@ def test_pretrain_images_leaves_a_preset_that_finetune_reads(images, tmp_path, c
     trained = cli_json(capsys, "finetune", "--preset", out, "--dataset", images, "--out",
                        target, "--method", "linear-probe", *TINY)[-1]
     assert trained["trainable_parameters"] == 64 * 3 + 3
-    assert main(["pretrain-images", "--images", str(images / "train"), "--preset", "resnet20",
+    assert main(["pretrain-images", "--images", str(images / "train"), "--preset", "resnet8",
                  "--out", str(out), *TINY_SIMCLR]) == 2
     assert "already holds a finished run" in capsys.readouterr().err
 
@@ -101,7 +101,7 @@ def test_a_killed_pretrain_images_run_resumes_to_the_same_weights(images, tmp_pa
     from keras_mapping.models import ResNetBackbone
     from keras_mapping.training.image_pretrain import ImagePretrainConfig, pretrain_images
 
-    config = dict(images=str(images / "train"), preset="resnet20", image_size=16, epochs=2,
+    config = dict(images=str(images / "train"), preset="resnet8", image_size=16, epochs=2,
                   batch_size=4, rounds=2, checkpoint_every=1, validation_share=0.25,
                   precision="fp32")
     straight = pretrain_images(ImagePretrainConfig(out=str(tmp_path / "a"), **config), **QUIET)
@@ -157,9 +157,9 @@ def test_task_weights_of_a_fine_tuned_resnet_rebuild_it_with_its_batchnorm_stati
     from keras_mapping.models.task_weights import load_task_weights
 
     source = tmp_path / "source"
-    cli_json(capsys, "finetune", "--preset", "resnet20", "--dataset", images, "--out", source,
+    cli_json(capsys, "finetune", "--preset", "resnet8", "--dataset", images, "--out", source,
              *TINY)
-    with pytest.raises(ValueError, match="random weights of 'resnet20'.*model directory"):
+    with pytest.raises(ValueError, match="random weights of 'resnet8'.*model directory"):
         load_task_weights(source / TASK_WEIGHTS_FILE)
     target = tmp_path / "target"
     cli_json(capsys, "finetune", "--preset", source, "--dataset", images, "--out", target,

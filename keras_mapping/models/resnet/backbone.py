@@ -93,8 +93,8 @@ class ResNetBackbone(ImageBackbone):
         """A randomly initialized backbone of a named architecture.
 
         Args:
-            name: "resnet20", "resnet56" (CIFAR), "resnet18" or "resnet50" (ImageNet); see
-                `resnet.ARCHITECTURES`.
+            name: "resnet8", "resnet20", "resnet56" (CIFAR), "resnet18" or "resnet50"
+                (ImageNet); see `resnet.ARCHITECTURES`.
             **overrides: constructor arguments to change.
         """
         return cls(**resnet_config.architecture(name, **overrides))
