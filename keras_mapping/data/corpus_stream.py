@@ -19,6 +19,7 @@ from keras_mapping.data.corpus import (HELD_OUT_BUCKETS, RECORD_CHUNK, CorpusErr
                                        sentence_records)
 from keras_mapping.data.corpus_shards import shard_records
 from keras_mapping.data.pretraining import neighbour_pairs, with_random_second_sentences
+from keras_mapping.tracing import as_written
 
 SHUFFLE_BUFFER = 16_384  # training examples mixed at a time (a few MB)
 FILES_READ_AT_ONCE = 8  # files interleaved, so a buffer mixes more than one file's text
@@ -78,7 +79,7 @@ def corpus_records(corpus, per_file=None, num_workers=1, worker_index=0):
     paths = tf.data.Dataset.from_tensor_slices(files).shard(num_workers, worker_index)
     read = shard_records if corpus.shards else _text_reader(corpus)
     per_file = per_file or (lambda records: records)
-    records = paths.interleave(lambda path: per_file(read(path)),
+    records = paths.interleave(as_written(lambda path: per_file(read(path))),
                                cycle_length=min(len(files), FILES_READ_AT_ONCE))
     if num_workers > 1:
         options = tf.data.Options()
@@ -123,8 +124,8 @@ def split_records(corpus, *, held_out=False, validation_share=0.0, next_sentence
 
 def _sentence_examples(chunks):
     """`((sentence,), 0)` elements from chunks of records."""
-    return chunks.map(lambda chunk: ((chunk["sentence"],), tf.zeros_like(
-        chunk["position"], tf.int32))).unbatch()
+    return chunks.map(as_written(lambda chunk: ((chunk["sentence"],), tf.zeros_like(
+        chunk["position"], tf.int32)))).unbatch()
 
 
 def training_examples(corpus, *, validation_share=0.0, next_sentence=False, seed=0,
@@ -192,12 +193,12 @@ def vocabulary_sample(corpus, *, validation_share=0.0):
     keep = _in_split(validation_share, held_out=False)
     sentences = corpus_records(
         corpus, lambda chunks: chunks.map(keep).unbatch().take(per_file).batch(RECORD_CHUNK))
-    return sentences.map(lambda chunk: chunk["sentence"])
+    return sentences.map(as_written(lambda chunk: chunk["sentence"]))
 
 
 def count_up_to(dataset, limit):
     """Elements of `dataset`, counted up to `limit` (it stops reading there)."""
-    return int(dataset.take(limit).reduce(np.int64(0), lambda count, _: count + 1))
+    return int(dataset.take(limit).reduce(np.int64(0), as_written(lambda count, _: count + 1)))
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from keras_mapping.data.readers import (FORMATS, LabelVocabulary, check_bad_bytes, from_lists,
                                         read_table)
+from keras_mapping.tracing import as_written
 
 DATA_DIR_VARIABLE = "KERAS_MAPPING_DATA_DIR"
 
@@ -150,7 +151,7 @@ def _tfds_reader(name, text_column, label_column, data_dir, max_examples, missin
     def read(split, vocabulary):
         tfds_split = choose_tfds_split(split, list(builder.info.splits), known)
         examples = builder.as_dataset(split=tfds_split).map(
-            lambda example: (example[text_key], example[label_key]))
+            as_written(lambda example: (example[text_key], example[label_key])))
         if max_examples is not None:  # stops reading early; load_splits cuts files the same way
             examples = examples.take(max_examples)
         texts, labels = [], []

@@ -15,6 +15,7 @@ from keras_mapping.data.images import (IMAGE_EXTENSIONS, check_bad_image_action,
                                        checked_image_files, decode_and_resize, normalize,
                                        numbered_files)
 from keras_mapping.data.pipelines import pipeline_options
+from keras_mapping.tracing import as_written
 
 CROP_AREA = (0.2, 1.0)
 CROP_ASPECT = (3 / 4, 4 / 3)
@@ -110,6 +111,7 @@ def contrastive_image_dataset(files, image_size, batch_size, mean, std, shuffle=
     image_size = tuple(image_size)
     dataset, base_seed = numbered_files(files, shuffle, seed, repeat)
 
+    @as_written
     def views(index, path_and_target):
         path, _ = path_and_target
         image = decode_and_resize(tf.io.read_file(path), image_size)
@@ -118,6 +120,7 @@ def contrastive_image_dataset(files, image_size, batch_size, mean, std, shuffle=
         return {"view_1": normalize(simclr_view(image, first), mean, std),
                 "view_2": normalize(simclr_view(image, second), mean, std)}
 
+    @as_written
     def with_targets(batch):
         positions = tf.range(tf.shape(batch["view_1"])[0], dtype=tf.int32)
         return batch, tf.concat([positions, positions], axis=0)

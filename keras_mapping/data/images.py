@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_mapping.data.pipelines import pipeline_options
+from keras_mapping.tracing import as_written
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 BAD_IMAGE_ACTIONS = ("error", "skip")
@@ -174,6 +175,7 @@ def image_dataset(files, image_size, batch_size, mean=DEFAULT_MEAN, std=DEFAULT_
     image_size = tuple(image_size)
     dataset, base_seed = numbered_files(files, shuffle, seed, repeat)
 
+    @as_written
     def load(index, path_and_target):
         path, target = path_and_target
         image = decode_and_resize(tf.io.read_file(path), image_size)
@@ -218,6 +220,7 @@ def scan_images(paths):
     if not paths:
         return {}, []
 
+    @as_written
     def probe(path):
         return path, tf.shape(decode_image(tf.io.read_file(path)))[:2]
 

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_mapping.tokenizers import BertPacker
+from keras_mapping.tracing import as_written
 
 TOKENIZE_CHUNK = 1024
 DEFAULT_BUCKETS = (16, 24, 32, 48, 64, 96)
@@ -87,6 +88,7 @@ def _token_id_chunks(stream, tokenizer, max_length):
     are cut early to bound memory; the packer makes the final cut."""
     tokenize_batch = _traced_tokenize(tokenizer)
 
+    @as_written
     def tokenize(segments, labels):
         return tuple(tokenize_batch(text)[:, :max_length] for text in segments), labels
 
@@ -171,6 +173,7 @@ def _length_key(boundaries):
     """Groups by bucket index, or by exact packed length when there are no boundaries."""
     boundaries = None if boundaries is None else tf.constant(boundaries, tf.int32)
 
+    @as_written
     def key(segments, label):
         length = tf.add_n([tf.shape(segment, tf.int32)[0] for segment in segments])
         if boundaries is None:
@@ -279,7 +282,7 @@ def _batched(dataset, batch_size, boundaries, group_by_length):
         return dataset.ragged_batch(batch_size)
     return dataset.group_by_window(
         key_func=_length_key(boundaries[:-1] if boundaries else None),
-        reduce_func=lambda key, window: window.ragged_batch(batch_size),
+        reduce_func=as_written(lambda key, window: window.ragged_batch(batch_size)),
         window_size=batch_size)
 
 
@@ -289,6 +292,7 @@ def _packer(tokenizer, max_length, boundaries):
                         tokenizer.pad_token_id, max_length=max_length, pad_to_longest=True)
     pad = pad_to_bucket(boundaries) if boundaries else (lambda inputs: inputs)
 
+    @as_written
     def pack(segments, targets):
         return pad(packer(tuple(segments) if len(segments) > 1 else segments[0])), targets
 

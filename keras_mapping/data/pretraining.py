@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_mapping.data.pipelines import classification_dataset
+from keras_mapping.tracing import as_written
 
 IS_NEXT, NOT_NEXT = 0, 1  # BertPretrainer's next-sentence labels, as in BERT
 
@@ -44,6 +45,7 @@ def neighbour_pairs(chunks):
     ...  for a, b in zip(pairs["first"], pairs["second"])]
     [(b'A.', b'B.'), (b'B.', b'C.')]
     """
+    @as_written
     def follow(previous, chunk):
         # `previous` is the last record seen, which may begin a pair with this chunk's first.
         joined = {name: tf.concat([previous[name], chunk[name]], 0) for name in previous}
@@ -77,6 +79,7 @@ def with_random_second_sentences(pairs, seed=0, random_rate=0.5):
     Returns:
         A dataset of `((first, second), label)`, labels `IS_NEXT` (0) or `NOT_NEXT` (1).
     """
+    @as_written
     def draw(index, chunk):
         size = tf.shape(chunk["first"])[0]
         choice_seed, partner_seed = tf.unstack(tf.random.experimental.stateless_split(
@@ -274,6 +277,7 @@ def masked_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, mask_r
     mask = _masking(tokenizer, mask_rate, whole_word,
                     np.random.randint(2**31 - 1) if seed is None else seed, slots)
 
+    @as_written
     def with_masks(index, batch):
         inputs, labels = batch
         features, mask_ids, mask_weights = mask(index, inputs)
@@ -317,6 +321,7 @@ def causal_lm_dataset(examples, tokenizer, max_length=128, batch_size=32, shuffl
     batches = _length_grouped_batches(examples, tokenizer, max_length, batch_size, shuffle,
                                       seed, repeat, static_shapes)
 
+    @as_written
     def shift(inputs, labels):
         token_ids, mask = inputs["token_ids"], inputs["padding_mask"]
         return ({"token_ids": token_ids[:, :-1], "padding_mask": mask[:, :-1]},
@@ -347,6 +352,7 @@ def contrastive_dataset(examples, tokenizer, max_length=128, batch_size=32, shuf
     batches = _length_grouped_batches(examples, tokenizer, max_length, batch_size, shuffle,
                                       seed, repeat, static_shapes)
 
+    @as_written
     def targets(inputs, labels):
         positions = tf.range(tf.shape(labels)[0], dtype=tf.int32)
         return inputs, positions, tf.ones_like(positions, tf.float32)

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from keras_mapping.data.pipelines import pad_to_bucket, pipeline_options
 from keras_mapping.data.windows import window_owners, window_spans
+from keras_mapping.tracing import as_written
 
 IGNORED = -1  # target of a piece that is not scored
 
@@ -157,7 +158,7 @@ def tagging_dataset(windows, batch_size, shuffle=False, seed=None, repeat=False,
     if group_by_length:
         dataset = dataset.group_by_window(
             key_func=_length_key(boundaries),
-            reduce_func=lambda key, window: window.ragged_batch(batch_size),
+            reduce_func=as_written(lambda key, window: window.ragged_batch(batch_size)),
             window_size=batch_size)
     else:
         dataset = dataset.ragged_batch(batch_size)
@@ -172,6 +173,7 @@ def _length_key(boundaries):
     """Groups windows by exact length, or by the bucket that holds them."""
     edges = None if boundaries is None else tf.constant(boundaries[:-1], tf.int32)
 
+    @as_written
     def key(window):
         length = tf.shape(window["token_ids"], tf.int32)[0]
         if edges is None:
@@ -186,6 +188,7 @@ def _padded(boundaries):
     with weight 0."""
     to_bucket = pad_to_bucket(boundaries) if boundaries else (lambda inputs: inputs)
 
+    @as_written
     def pad(batch):
         ids = batch["token_ids"]
         targets = batch["targets"].to_tensor(IGNORED)

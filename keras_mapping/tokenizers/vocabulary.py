@@ -11,6 +11,7 @@ import keras_hub
 import tensorflow as tf
 
 from keras_mapping.tokenizers.wordpiece import SPECIAL_TOKENS, split_words
+from keras_mapping.tracing import as_written
 
 
 def _text_dataset(texts_or_files):
@@ -90,11 +91,12 @@ def train_wordpiece_vocabulary(texts_or_files, vocabulary_size, output_path=None
             f"{len(reserved)} special and reserved tokens."
         )
     words = _text_dataset(texts_or_files).map(
-        lambda text: split_words(text, lowercase, strip_accents, split_on_cjk),
+        as_written(lambda text: split_words(text, lowercase, strip_accents, split_on_cjk)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     # Stops at the first batch with a word, so this costs next to nothing on a real corpus.
-    if not any(True for _ in words.filter(lambda w: tf.size(w.flat_values) > 0).take(1)):
+    has_words = as_written(lambda w: tf.size(w.flat_values) > 0)
+    if not any(True for _ in words.filter(has_words).take(1)):
         raise ValueError("The corpus holds no words (only whitespace or control characters).")
     tokens = keras_hub.tokenizers.compute_word_piece_vocabulary(
         words, vocabulary_size, split=False, reserved_tokens=reserved

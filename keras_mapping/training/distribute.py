@@ -18,6 +18,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from keras_mapping.tracing import as_written
+
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker", "tpu")
 # Inference runs in one process; training takes every strategy.
 INFERENCE_STRATEGIES = tuple(name for name in STRATEGIES if name != "multi-worker")
@@ -121,8 +123,8 @@ def as_distributable(dataset, strategy=None):
     def cast(value):
         return tf.cast(value, tf.int32) if value.dtype == tf.bool else value
 
-    return dataset.map(lambda *element: tf.nest.map_structure(cast, element[0] if len(
-        element) == 1 else element))
+    return dataset.map(as_written(lambda *element: tf.nest.map_structure(
+        cast, element[0] if len(element) == 1 else element)))
 
 
 def share_of_each_batch(dataset, strategy):
@@ -142,6 +144,7 @@ def share_of_each_batch(dataset, strategy):
         local = replicas // context.num_input_pipelines
         first = context.input_pipeline_id * local
 
+        @as_written
         def shares(*element):
             element = element[0] if len(element) == 1 else element
             size = tf.shape(tf.nest.flatten(element)[0], out_type=tf.int64)[0] // replicas

@@ -1,0 +1,27 @@
+"""Functions that tf.data traces as written, without autograph.
+
+tf.data hands each function given to `map`, `filter`, `interleave`, `flat_map`, `scan`,
+`reduce` or `group_by_window` to autograph, which reads its Python source (and that of
+every function it calls, down into keras-hub and tensorflow-text) and rewrites it before
+tracing, so that a Python `if` or `for` over tensors becomes graph control flow. Ours branch
+on Python values only. Measured on 2026-12-03 (AMD EPYC, one thread), the rewriting took a
+tiny `pretrain` run from 11.0 to 13.4 s and a tiny `finetune` run from 7.2 to 8.5 s: every
+CLI command and every fresh process paid it.
+
+Functions that tf.data calls while tracing one of these are left as written too (autograph
+is off for the duration of the call), so only the outermost function of a pipeline stage
+needs `as_written`.
+"""
+
+import tensorflow as tf
+
+
+def as_written(function):
+    """`function`, to be traced by tf.data (or `tf.function`) without autograph.
+
+    Example:
+    >>> dataset = tf.data.Dataset.range(3).map(as_written(lambda x: x * 2))
+    >>> [int(x) for x in dataset]
+    [0, 2, 4]
+    """
+    return tf.autograph.experimental.do_not_convert(function)
