@@ -1,4 +1,4 @@
-"""Functions that tf.data traces as written, without autograph.
+"""Functions that tf.data (or a `tf.function`) traces as written, without autograph.
 
 tf.data hands each function given to `map`, `filter`, `interleave`, `flat_map`, `scan`,
 `reduce` or `group_by_window` to autograph, which reads its Python source (and that of
@@ -10,7 +10,9 @@ CLI command and every fresh process paid it.
 
 Functions that tf.data calls while tracing one of these are left as written too (autograph
 is off for the duration of the call), so only the outermost function of a pipeline stage
-needs `as_written`.
+needs `as_written`. The tokenizer's public methods are marked too: a user's own
+`dataset.map(tokenizer.tokenize_with_offsets)` had autograph rewrite 46 functions of ours
+and of tensorflow-text (1.9 of its 4.9 s), none now (2.6 s).
 """
 
 import tensorflow as tf

@@ -77,6 +77,19 @@ def test_text_and_pretraining_pipelines_are_traced_as_written(tmp_path):
     assert ours(rewritten) == []
 
 
+def test_a_users_pipeline_and_function_over_the_tokenizer_rewrite_none_of_ours():
+    tokenizer = BertTokenizer.from_preset("minilm_l6")
+    texts = tf.data.Dataset.from_tensor_slices(["Café au lait", "a fine film"])
+    with functions_autograph_rewrites() as rewritten:
+        next(iter(texts.map(tokenizer.tokenize_with_offsets)))
+        next(iter(texts.batch(2).map(tokenizer.tokenize)))
+        next(iter(texts.map(lambda text: tokenizer.detokenize(tokenizer.tokenize(text)))))
+        words = tf.function(lambda sentence: tokenizer.tokenize_words(sentence)["token_ids"])
+        words(tf.constant(["Visited", "Zürich"]))
+    assert rewritten, "the users' own functions are rewritten, as they should be"
+    assert ours(rewritten) == []
+
+
 def test_image_pipelines_are_traced_as_written(tmp_path):
     folder = write_image_folder(tmp_path / "colours")
     with functions_autograph_rewrites() as rewritten:

@@ -20,6 +20,7 @@ import tensorflow_text as tf_text
 
 from keras_mapping.checkpoints.presets import resolve_preset
 from keras_mapping.tokenizers import offsets
+from keras_mapping.tracing import as_written
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -310,6 +311,7 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         return offsets.pieces_by_text(chunks, words.rows.with_flat_values(ids), start, end,
                                       table)
 
+    @as_written
     def tokenize(self, inputs):
         """Turns strings into token ids (no `[CLS]`/`[SEP]`).
 
@@ -335,6 +337,7 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
                 return text.with_flat_values(self._tokenize_batch(text.flat_values))
             return self._tokenize_batch(text)
 
+    @as_written
     def tokenize_with_offsets(self, inputs):
         """Turns strings into token ids, each with its word number and character span.
 
@@ -371,6 +374,7 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         with tf.device("cpu"):
             return offsets.map_string_batches(text, self._tokenize_batch_with_offsets)
 
+    @as_written
     def tokenize_words(self, words):
         """Tokenizes pre-split words (a CoNLL sentence), labelling each piece with its word.
 
@@ -413,6 +417,7 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
             results = offsets.given_word_ids(sentences, pieces)
             return {key: value[0] for key, value in results.items()} if single else results
 
+    @as_written
     def detokenize(self, inputs):
         """Joins token ids back into text; `##` pieces are glued to the word before.
 
