@@ -4,9 +4,9 @@ tf.data hands each function given to `map`, `filter`, `interleave`, `flat_map`, 
 `reduce` or `group_by_window` to autograph, which reads its Python source (and that of
 every function it calls, down into keras-hub and tensorflow-text) and rewrites it before
 tracing, so that a Python `if` or `for` over tensors becomes graph control flow. Ours branch
-on Python values only. Measured on 2026-12-03 (AMD EPYC, one thread), the rewriting took a
-tiny `pretrain` run from 11.0 to 13.4 s and a tiny `finetune` run from 7.2 to 8.5 s: every
-CLI command and every fresh process paid it.
+on Python values only. Measured on 2026-12-03 (AMD EPYC, one thread, old and new code
+taking turns), the rewriting took a tiny `pretrain` run from 11.1 to 13.7 s (and from 6.9
+to 7.7 s an hour later on a faster machine): every pretraining command paid it.
 
 Functions that tf.data calls while tracing one of these are left as written too (autograph
 is off for the duration of the call), so only the outermost function of a pipeline stage
