@@ -109,13 +109,12 @@ def tiny_model_dir(tiny_preset, tiny_dataset, tmp_path_factory):
 # hands whole files to its two workers in collection order (--no-loadscope-reorder), so
 # starting these first keeps one worker from finishing a long file alone at the end.
 # pytest-xdist's own order (most tests first) put them last.
-SLOWEST_FILES = (  # summed durations of 2026-12-03 08:43, 332 s down to 32 s
-    "test_notebooks.py", "training/test_pretrain.py", "training/test_distribute.py",
-    "training/test_multi_worker.py", "tasks/test_task_runs.py", "training/test_finetune.py",
-    "models/test_bert.py", "tasks/test_image_transfer.py", "export/test_quantize.py",
-    "training/test_reliability.py", "models/test_peft.py", "test_docs.py",
-    "data/test_corpus_stream.py", "training/test_ensemble.py", "tasks/test_image_task.py",
-    "export/test_export.py",
+SLOWEST_FILES = (
+    "test_notebooks.py", "tasks/test_task_runs.py", "training/test_pretrain.py",
+    "training/test_multi_worker.py", "training/test_distribute.py",
+    "training/test_reliability.py", "tasks/test_image_transfer.py",
+    "training/test_finetune.py", "export/test_quantize.py", "tasks/test_image_task.py",
+    "export/test_export.py", "models/test_bert.py",
 )
 
 
