@@ -3,8 +3,6 @@ functions (keras_mapping/tracing.py says why)."""
 
 import contextlib
 
-import numpy as np
-import pytest
 import tensorflow as tf
 
 from keras_mapping.data import (causal_lm_dataset, classification_dataset, contrastive_dataset,
