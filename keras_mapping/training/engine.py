@@ -8,6 +8,7 @@ write theirs to a scratch folder they remove at the end, and read the chief's ch
 to resume.
 """
 
+import contextlib
 import csv
 import math
 import re
@@ -22,8 +23,8 @@ import tensorflow as tf
 
 from keras_mapping.checkpoints import model_dir
 from keras_mapping.training.callbacks import StopOnNonFiniteLoss
-from keras_mapping.training.distribute import (WorkerLost, is_chief, share_of_each_batch,
-                                               train_across_replicas,
+from keras_mapping.training.distribute import (WorkerLost, is_chief, is_multi_worker,
+                                               share_of_each_batch, train_across_replicas,
                                                this_workers_batches)
 from keras_mapping.training.precision import PRECISION_POLICIES, resolve_precision
 from keras_mapping.training.resumable import resumable_fit, saved_step
@@ -157,9 +158,9 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
     if tensorboard:
         loggers.append(keras.callbacks.TensorBoard(str(logs / "tensorboard"), write_graph=False))
     started = time.time()
-    try:
-        distribute = this_workers_batches if per_worker else share_of_each_batch
-        batches = reusing_the_first(first_batches, resumed_at, train_batches)
+    distribute = this_workers_batches if per_worker else share_of_each_batch
+    batches = reusing_the_first(first_batches, resumed_at, train_batches)
+    with a_lost_worker_stops_the_run(run, verb):
         resumable_fit(
             model, lambda step: distribute(batches(step), run.strategy),
             rounds=rounds.rounds, steps_per_round=rounds.steps_per_round,
@@ -168,12 +169,25 @@ def train_rounds(run, model, train_batches, rounds, *, checkpoint_every, callbac
             validation_data=this_workers_batches(validation_data, run.strategy),
             shuffle=False,  # the pipelines shuffle, seeded
             verbose=verbose)
-    except tf.errors.UnavailableError as error:  # a peer stopped answering
+    return time.time() - started, resumed_at
+
+
+@contextlib.contextmanager
+def a_lost_worker_stops_the_run(run, verb):
+    """Turns TensorFlow's errors for a worker of a multi-worker run that stopped answering
+    into `WorkerLost`, whose message says how to resume. `UnavailableError`: a peer's
+    connection failed. `AbortedError`: the coordination service aborted the collectives
+    after a missed heartbeat, a peer's or this worker's own (a process starved of CPU past
+    TensorFlow's heartbeat timeout). On one machine both pass through unchanged."""
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
+        if not is_multi_worker(run.strategy):
+            raise
         raise WorkerLost(
             f"{verb}: {_lost_worker(error.message)} stopped answering, so this worker stops "
             f"too. Start every worker again with the same command: all resume from the last "
             f"checkpoint (step {saved_step(run.checkpoints):,}) in {run.shared}.") from None
-    return time.time() - started, resumed_at
 
 
 def build_before_the_first_step(model, element_spec, strategy):
@@ -215,7 +229,10 @@ def reusing_the_first(first_batches, first_step, train_batches):
 
 def _lost_worker(message):
     """The task TensorFlow's collective error names as unhealthy, else its first line."""
-    tasks = re.findall(r"/job:\w+/replica:\d+/task:\d+", message.split("unhealthy")[-1])
+    # A heartbeat error names the same task twice ("... task:0 with existing error: ...
+    # Task ... task:0 heartbeat timeout"): each is named once, in order.
+    tasks = dict.fromkeys(re.findall(r"/job:\w+/replica:\d+/task:\d+",
+                                     message.split("unhealthy")[-1]))
     return f"worker {', '.join(tasks)}" if tasks else f"a worker ({message.splitlines()[0]})"
 
 

@@ -8,10 +8,14 @@ import signal
 import subprocess
 import time
 
+import types
+
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from keras_mapping.training.distribute import loopback_cluster
+from keras_mapping.training import engine
+from keras_mapping.training.distribute import WorkerLost, loopback_cluster
 from tests.helpers import assert_same_weights, cli_command, run_cli_here
 
 RECIPE = ("--epochs", "4", "--learning-rate", "5e-3", "--max-length", "32", "--dropout", "0",
@@ -94,6 +98,32 @@ def test_a_killed_worker_then_a_restarted_job_resumes_to_the_same_model(
     config = json.loads((out / "training_config.json").read_text())
     assert config["strategy"] == "multi-worker"
     assert not (out / ".run").exists()  # the chief cleaned up; the other worker wrote nothing
+
+
+# What the chief printed when, beside other heavy processes, the coordination service took
+# its own heartbeats for missing (TensorFlow's timeout is 10 s).
+HEARTBEAT_ABORT = (
+    "Collective ops is aborted by: Unexpected heartbeat request from an already-in-error "
+    "task: /job:worker/replica:0/task:0 with existing error: UNAVAILABLE: Task "
+    "/job:worker/replica:0/task:0 heartbeat timeout")
+
+
+@pytest.mark.parametrize("error", [tf.errors.AbortedError, tf.errors.UnavailableError])
+def test_a_missed_heartbeat_stops_a_worker_with_the_resume_advice(error, tmp_path,
+                                                                    monkeypatch):
+    run = types.SimpleNamespace(strategy=None, checkpoints=tmp_path / "checkpoints",
+                                shared=tmp_path)
+    with pytest.raises(error):  # on one machine, TensorFlow's error as it came
+        with engine.a_lost_worker_stops_the_run(run, "pretrain"):
+            raise error(None, None, HEARTBEAT_ABORT)
+    monkeypatch.setattr(engine, "is_multi_worker", lambda strategy: True)
+    with pytest.raises(WorkerLost) as lost:
+        with engine.a_lost_worker_stops_the_run(run, "pretrain"):
+            raise error(None, None, HEARTBEAT_ABORT)
+    assert str(lost.value) == (
+        "pretrain: worker /job:worker/replica:0/task:0 stopped answering, so this worker "
+        "stops too. Start every worker again with the same command: all resume from the "
+        f"last checkpoint (step 0) in {tmp_path}.")
 
 
 PRETRAIN_RECIPE = ("--preset", "bert_tiny", "--train-vocab", "--vocab-size", "120",
