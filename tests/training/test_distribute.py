@@ -45,13 +45,14 @@ labels = (tokens[:, 1] > 50).astype("int32")
 def train(strategy, optimizer):
     with strategy.scope():
         keras.utils.set_random_seed(0)
-        backbone = BertBackbone.from_architecture("bert_tiny", vocabulary_size=100, dropout=0.0)
+        backbone = BertBackbone(vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
+                                intermediate_dim=32, max_sequence_length=8, dropout=0.0)
         model = BertTextClassifier(backbone, num_classes=2, dropout=0.0)
         model.compile(optimizer=optimizer())
     data = tf.data.Dataset.from_tensor_slices((inputs, labels)).shuffle(48, seed=1).batch(8)
     data = as_distributable(data.repeat(), strategy)
     train_across_replicas(model, data.element_spec)
-    model.fit(data, epochs=3, steps_per_epoch=6, verbose=0)
+    model.fit(data, epochs=1, steps_per_epoch=18, verbose=0)
     return model.get_weights()
 
 
@@ -106,7 +107,7 @@ strategies = {"mirrored": 8, "default": 16}
 for strategy, batch_size in strategies.items():
     finetune(FinetuneConfig(
         preset=preset, dataset=dataset, out=f"{out}/{strategy}", strategy=strategy,
-        batch_size=batch_size, epochs=3, learning_rate=5e-3, max_length=32, dropout=0.0,
+        batch_size=batch_size, epochs=2, learning_rate=5e-3, max_length=32, dropout=0.0,
         evaluations_per_epoch=1, warmup_ratio=0.0, precision="fp32"), verbose=0)
 losses = {name: [float(line.split(",")[2]) for line in
                  open(f"{out}/{name}/logs/training.csv").read().splitlines()[1:]]
@@ -132,7 +133,7 @@ weights = {}
 for strategy, batch_size in (("mirrored", 8), ("default", 16)):
     pretrain(PretrainConfig(
         corpus=[corpus], out=f"{out}/{strategy}", preset="bert_tiny", train_vocab=True,
-        vocab_size=120, steps=40, steps_per_round=10, batch_size=batch_size,
+        vocab_size=120, steps=20, steps_per_round=10, batch_size=batch_size,
         learning_rate=2e-3, max_length=16, dropout=0.0, precision="fp32",
         strategy=strategy), verbose=0)
     weights[strategy] = load_file(f"{out}/{strategy}/model.safetensors")
