@@ -100,6 +100,16 @@ def test_labels_the_model_does_not_know_are_named(tiny_model_dir, tmp_path):
         evaluate(tiny_model_dir, str(data))
 
 
+def test_predict_reads_a_split_file_of_the_dataset_by_its_columns(tiny_model_dir,
+                                                                  tiny_dataset, capsys):
+    # Read as lines, its header would be a text and each label part of one.
+    split = tiny_dataset / "validation.tsv"
+    assert main(["predict", "--model", str(tiny_model_dir), "--input", str(split)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["text"] for row in rows] == [
+        line.split("\t")[0] for line in split.read_text().splitlines()[1:]]
+
+
 def test_predict_streams_its_input(tiny_model_dir):
     pulled = itertools.count()
 

@@ -2,7 +2,6 @@
 
 import argparse
 import dataclasses
-import itertools
 import json
 import os
 import re
@@ -203,41 +202,26 @@ def _evaluate(arguments):
     print(json.dumps(metrics))
 
 
-def _pair_rows(path, on_bad_bytes):
-    """The pairs of a `--input` file for pair models, streamed: two tab-separated texts a
-    line."""
-    from keras_mapping.data.readers import text_lines
-
-    for number, line in enumerate(text_lines(path, on_bad_bytes=on_bad_bytes), start=1):
-        fields = line.split("\t")
-        if len(fields) != 2:
-            raise ValueError(f"{path}:{number}: expected two tab-separated texts (a pair), "
-                             f"found {len(fields)} field(s)")
-        yield fields
-
-
 def _predict_inputs(arguments):
     """`(texts, text_pairs or None)` from the arguments, streamed for `--input`."""
     given = [bool(arguments.texts), bool(arguments.pair), bool(arguments.input)]
     if sum(given) != 1:
         raise ValueError("give texts as arguments, pairs with --pair A B (repeatable), or a "
                          "file with --input (one text a line; two tab-separated texts a line "
-                         "for pair models).")
+                         "for pair models; or a data file whose header names the model's "
+                         "columns).")
     if arguments.pair:
         return [a for a, _ in arguments.pair], [b for _, b in arguments.pair]
     if not arguments.input:
         return arguments.texts, None
     if not os.path.isfile(arguments.input):
         raise FileNotFoundError(f"--input file '{arguments.input}' does not exist.")
+    from keras_mapping.data.predict_input import predict_inputs
     from keras_mapping.tasks.model_directory import read_task
 
-    if read_task(arguments.model).pairs:
-        rows = _pair_rows(arguments.input, arguments.on_bad_bytes)
-        firsts, seconds = itertools.tee(rows)
-        return (a for a, _ in firsts), (b for _, b in seconds)
-    from keras_mapping.data.readers import text_lines
-
-    return text_lines(arguments.input, on_bad_bytes=arguments.on_bad_bytes), None
+    task = read_task(arguments.model)
+    return predict_inputs(arguments.input, getattr(task, "columns", None), task.pairs,
+                          arguments.on_bad_bytes)
 
 
 def _predict(arguments):
@@ -287,7 +271,9 @@ def _add_model_verbs(verbs):
     predict.add_argument("--model", required=True, help="Model directory from finetune.")
     predict.add_argument("--input", default=None,
                          help="A UTF-8 file with one text per line, or two tab-separated "
-                              "texts per line for pair models (streamed).")
+                              "texts per line for pair models; or a .tsv, .csv or .jsonl "
+                              "file whose header names the columns the model was trained "
+                              "on (a split of its dataset). Streamed.")
     predict.add_argument("--pair", nargs=2, action="append", metavar=("TEXT", "TEXT_PAIR"),
                          help="A text pair, for models trained on pairs (repeatable).")
     predict.add_argument("texts", nargs="*",

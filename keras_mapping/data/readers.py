@@ -7,6 +7,7 @@ is stored with a model so that later files map their labels to the same ids.
 
 import csv
 import gzip
+import itertools
 import json
 import numbers
 import re
@@ -39,7 +40,8 @@ def _label_key(raw, where=None):
     return str(int(key)) if _INTEGER.fullmatch(key) else key
 
 
-def _checked_text(value, where, what):
+def checked_text(value, where, what):
+    """`value`, or a ValueError naming `where` (e.g. "file:line") when it is not a string."""
     if not isinstance(value, str):
         raise ValueError(f"{where}: {what} must be a string, found {type(value).__name__} "
                          f"{value!r}")
@@ -276,10 +278,10 @@ def from_lists(texts, labels, label_names=None, *, text_pairs=None, label_vocabu
     """
     if label_names is not None and label_vocabulary is not None:
         raise ValueError("pass label_names or label_vocabulary, not both")
-    texts = [_checked_text(text, f"{source}, example {i}", "the text")
+    texts = [checked_text(text, f"{source}, example {i}", "the text")
              for i, text in enumerate(texts)]
     if text_pairs is not None:
-        text_pairs = [_checked_text(text, f"{source}, example {i}", "the text pair")
+        text_pairs = [checked_text(text, f"{source}, example {i}", "the text pair")
                       for i, text in enumerate(text_pairs)]
     collected = [_collect_label(raw, f"{source}, example {i}", label_vocabulary)
                  for i, raw in enumerate(labels)]
@@ -466,19 +468,34 @@ class Table:
     def texts(self, name, what=None):
         """The strings of column `name`, each checked to be a string."""
         what = what or f"the text ({name})"
-        return [_checked_text(value, where, what) for where, value in self.column(name)]
+        return [checked_text(value, where, what) for where, value in self.column(name)]
 
 
 def read_rows(path, encoding="utf-8", on_bad_bytes="error"):
-    """Reads a `.tsv`, `.csv` or `.jsonl` file into a `Table`, streaming it line by line.
+    """Reads a `.tsv`, `.csv` or `.jsonl` file into a `Table` (`stream_rows`, read whole).
+
+    Raises:
+        ValueError: as `stream_rows`, or a file of a header and no row.
+    """
+    header, rows = stream_rows(path, encoding, on_bad_bytes)
+    records = list(rows)
+    if not records:
+        raise ValueError(f"{path}:1: header only; contains no rows")
+    return Table(Path(path), header, records)
+
+
+def stream_rows(path, encoding="utf-8", on_bad_bytes="error"):
+    """`(header, rows)` of a `.tsv`, `.csv` or `.jsonl` file, the rows read as they are
+    consumed: `(line number, {column: value})` each.
 
     TSV is GLUE's format: a header row, fields split on tabs, no quoting. CSV has a header row
     and standard quoting. JSONL holds one JSON object per line; the first object's keys are the
     columns. Blank lines may only end the file.
 
     Raises:
-        ValueError: an unsupported suffix, an empty file, a duplicate column name, or a row
-            with the wrong number of fields (the message names `file:line`).
+        ValueError: an unsupported suffix, an empty file, a duplicate column name, or (as
+            the rows are read) a row with the wrong number of fields (the message names
+            `file:line`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -489,29 +506,35 @@ def read_rows(path, encoding="utf-8", on_bad_bytes="error"):
     if "\n".encode(encoding) != b"\n":
         raise ValueError(f"{path}: encoding {encoding!r} is not ASCII-compatible; re-encode the "
                          "file as UTF-8")
+    rows = _records(path, encoding, on_bad_bytes)
+    first = next(rows, None)
+    if first is None:
+        raise ValueError(f"{path}: contains no rows (the file is empty)")
+    header_line, header = first
+    if isinstance(header, dict):
+        # JSONL has no header line: the first object is a row and names the columns.
+        return list(header), itertools.chain([first], rows)
+    duplicates = sorted({column for column in header if header.count(column) > 1})
+    if duplicates:
+        raise ValueError(f"{path}:{header_line}: duplicate column {duplicates[0]!r} in the "
+                         f"header {header}")
+    return header, _named_fields(rows, header, path)
+
+
+def _records(path, encoding, on_bad_bytes):
+    """The non-blank records of a table file, header first; the file stays open while the
+    caller reads."""
     with path.open("rb") as file:
-        rows = _rows(_RECORDS[suffix](_decoded_lines(file, path, encoding, on_bad_bytes), path),
-                     path)
-        first = next(rows, None)
-        if first is None:
-            raise ValueError(f"{path}: contains no rows (the file is empty)")
-        header_line, header = first
-        if isinstance(header, dict):
-            # JSONL has no header line: the first object is a row and names the columns.
-            return Table(path, list(header), [first, *rows])
-        duplicates = sorted({column for column in header if header.count(column) > 1})
-        if duplicates:
-            raise ValueError(f"{path}:{header_line}: duplicate column {duplicates[0]!r} in the "
-                             f"header {header}")
-        records = []
-        for number, row in rows:
-            if len(row) != len(header):
-                raise ValueError(f"{path}:{number}: expected {len(header)} {FORMATS[suffix]} "
-                                 f"fields, found {len(row)}")
-            records.append((number, dict(zip(header, row))))
-    if not records:
-        raise ValueError(f"{path}:{header_line}: header only; contains no rows")
-    return Table(path, header, records)
+        lines = _decoded_lines(file, path, encoding, on_bad_bytes)
+        yield from _rows(_RECORDS[path.suffix.lower()](lines, path), path)
+
+
+def _named_fields(rows, header, path):
+    for number, row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"{path}:{number}: expected {len(header)} "
+                             f"{FORMATS[path.suffix.lower()]} fields, found {len(row)}")
+        yield number, dict(zip(header, row))
 
 
 def read_table(path, text_column=None, label_column=None, text_pair_column=None,
