@@ -2,6 +2,7 @@
 model one process would with the same global batch, and a job whose worker was killed
 resumes, on every worker, from the chief's last checkpoint."""
 
+import csv
 import json
 import os
 import signal
@@ -35,18 +36,33 @@ def start_workers(command, count=2):
 
 
 def finish(processes, timeout=300):
-    """Waits for every process to succeed; returns their standard outputs."""
-    outputs = []
+    """Waits for every process; returns `(exit status, stdout, stderr)` of each."""
+    results = []
     try:
         for process in processes:
             stdout, stderr = process.communicate(timeout=timeout)
-            assert process.returncode == 0, stderr[-3000:]
-            outputs.append(stdout)
+            results.append((process.returncode, stdout, stderr))
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
-    return outputs
+    return results
+
+
+def run_job(command):
+    """Runs a job of two workers to its end; returns their standard outputs.
+
+    A job whose worker the coordination service declared lost (its heartbeats missed
+    TensorFlow's 10 s timeout while the machine's two cores ran other tests too: seen once,
+    on the chief) stops with exit status 2 and the resume advice; it is started once more,
+    as the README tells users to, and resumes from its last checkpoint: the assertions on
+    its end hold either way."""
+    results = finish(start_workers(command))
+    if any(code == 2 and "stopped answering" in stderr for code, _, stderr in results):
+        results = finish(start_workers(command))
+    for code, _, stderr in results:
+        assert code == 0, stderr[-3000:]
+    return [stdout for _, stdout, _ in results]
 
 
 def one_worker_run(preset, dataset, out):
@@ -92,7 +108,7 @@ def test_a_killed_worker_then_a_restarted_job_resumes_to_the_same_model(
     assert "worker /job:worker/replica:0/task:1 stopped answering" in stderr
     assert "Start every worker again with the same command" in stderr
     assert not (out / "model.keras").exists(), "the run ended before the kill"
-    finish(start_workers(command))
+    run_job(command)
     # Two workers with half the batch each train the one-worker model, across the restart.
     assert_same_weights(out, one_worker_model, atol=1e-5)
     config = json.loads((out / "training_config.json").read_text())
@@ -153,8 +169,8 @@ def test_two_workers_pretrain_the_one_worker_preset(tmp_path):
     # One file for two workers: each streams it whole and trains on its share of every
     # global batch, as one machine would.
     corpus = write_corpus(tmp_path / "corpus.txt", 120)
-    finish(start_workers(pretrain_command(corpus, tmp_path / "two", "--batch-size", "8",
-                                          "--strategy", "multi-worker")))
+    run_job(pretrain_command(corpus, tmp_path / "two", "--batch-size", "8",
+                             "--strategy", "multi-worker"))
     # The one-worker reference runs in this process (the same command, no start-up cost).
     run_cli_here(pretrain_command(corpus, tmp_path / "one", "--batch-size", "16",
                                   "--strategy", "default"))
@@ -169,14 +185,13 @@ def test_two_workers_stream_their_own_files_of_a_larger_corpus(tmp_path):
     corpus.mkdir()
     for index in range(2):
         write_corpus(corpus / f"part{index}.txt", 80, seed=index)
-    outputs = finish(start_workers(pretrain_command(corpus, tmp_path / "out", "--batch-size",
-                                                    "8", "--strategy", "multi-worker",
-                                                    "--verbose", "2")))
+    outputs = run_job(pretrain_command(corpus, tmp_path / "out", "--batch-size", "8",
+                                       "--strategy", "multi-worker", "--verbose", "2"))
     for index, stdout in enumerate(outputs):
         assert f"worker {index} of 2 reads 1 of the 2 files" in stdout
     assert (tmp_path / "out" / "config.json").is_file()  # the chief published the preset
     metrics = json.loads(outputs[0].strip().splitlines()[-1])
     assert metrics["mlm_accuracy"] > 0
-    losses = [line.split("loss: ")[1].split()[0] for line in outputs[0].splitlines()
-              if "loss: " in line]
-    assert float(losses[-1]) < float(losses[0]), losses
+    with open(tmp_path / "out" / "logs" / "training.csv") as handle:  # across a resume too
+        losses = [float(row["loss"]) for row in csv.DictReader(handle)]
+    assert len(losses) == 2 and losses[-1] < losses[0], losses
