@@ -110,6 +110,18 @@ def test_predict_reads_a_split_file_of_the_dataset_by_its_columns(tiny_model_dir
         line.split("\t")[0] for line in split.read_text().splitlines()[1:]]
 
 
+def test_evaluate_scores_the_split_file_it_is_given(tiny_model_dir, tiny_dataset, tmp_path,
+                                                    capsys):
+    holdout = tmp_path / "holdout.csv"  # another name and format than the training files
+    holdout.write_text("label,sentence\n" + "".join(
+        f"{line.split(chr(9))[1]},{line.split(chr(9))[0]}\n"
+        for line in (tiny_dataset / "validation.tsv").read_text().splitlines()[1:]))
+    assert main(["evaluate", "--model", str(tiny_model_dir), "--dataset", str(holdout)]) == 0
+    scored = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert scored["split"] == "holdout" and scored["num_examples"] == 32
+    assert scored["accuracy"] == evaluate(tiny_model_dir, str(tiny_dataset))["accuracy"]
+
+
 def test_predict_streams_its_input(tiny_model_dir):
     pulled = itertools.count()
 

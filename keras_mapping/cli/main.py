@@ -252,7 +252,8 @@ def _add_model_verbs(verbs):
     evaluate.add_argument("--model", required=True, help="Model directory from finetune.")
     evaluate.add_argument("--dataset", default="sst2",
                           help="sst2, conll2003, a folder with split files (or image "
-                               "folders), or a TFDS name.")
+                               "folders), a TFDS name, or one split file (DIR/test.tsv: "
+                               "that file is scored, --split is not used).")
     evaluate.add_argument("--split", default="validation", help="Split to evaluate.")
     evaluate.add_argument("--data-dir", default=None,
                           help="Overrides $KERAS_MAPPING_DATA_DIR.")

@@ -2,6 +2,7 @@
 
 import itertools
 import time
+from pathlib import Path
 
 
 from keras_mapping.tasks.datasets import DataOptions, load_task_data
@@ -37,8 +38,9 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
 
     Args:
         model_directory: a directory written by `finetune` (or `ensemble`).
-        dataset: "sst2", a folder or a TFDS name, as in `load_task_data`.
-        split: the split to evaluate.
+        dataset: "sst2", a folder or a TFDS name, as in `load_task_data`; or one file of
+            a folder (`DIR/holdout.tsv`), which is then the split.
+        split: the split to evaluate (ignored when `dataset` is a file).
         data_dir: overrides `$KERAS_MAPPING_DATA_DIR`.
         max_examples: evaluate only the first N examples.
         on_bad_bytes: "error" or "replace", for undecodable bytes in data files.
@@ -50,7 +52,15 @@ def evaluate(model_directory, dataset="sst2", split="validation", data_dir=None,
     strategy, bundle = _load(model_directory, strategy)
     options = DataOptions(data_dir=data_dir, on_bad_bytes=on_bad_bytes,
                           skip_bad_images=skip_bad_images)
+    dataset, split = folder_and_split(dataset, split)
     return evaluate_bundle(bundle, dataset, split, options, max_examples, strategy)
+
+
+def folder_and_split(dataset, split):
+    """`(dataset, split)`, where a `dataset` that is a file (`holdout.tsv`) is the split of
+    that name in its folder: users point at the file they want scored."""
+    path = Path(str(dataset))
+    return (path.parent, path.stem) if path.is_file() else (dataset, split)
 
 
 def read_split(bundle, dataset, split, options, max_examples=None):
