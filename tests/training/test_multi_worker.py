@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import time
-
 import types
 
 import numpy as np
