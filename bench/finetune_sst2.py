@@ -4,7 +4,8 @@ Usage (from the repository root, after `make setup`):
 
     .venv/bin/python bench/finetune_sst2.py [--parts defaults,scratch,kerashub] [--out DIR]
 
-Each part appends a row to the "SST-2 fine-tuning" table in BENCHMARKS.md:
+Each part writes its row, one per part and CPU class (`results_table.cpu_class`), to the
+"SST-2 fine-tuning" table in BENCHMARKS.md:
 - defaults: `keras-mapping finetune --preset minilm_l6 --dataset sst2 --out DIR` (no other
   flag), then `keras-mapping evaluate`; wall time includes data loading and evaluation;
   peak resident memory of the run.
@@ -25,13 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-from results_table import record_result, shown_command
+from results_table import cpu_class, record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
 RESULTS = ROOT / "bench" / "results"
 SST2_TRAIN_EXAMPLES = 67349
-COLUMNS = ("part", "command", "accuracy", "last_round_accuracy", "best_round",
+COLUMNS = ("part", "cpu_class", "command", "accuracy", "last_round_accuracy", "best_round",
            "finetune_wall_seconds", "train_examples_per_second",
            "projected_epoch_seconds", "peak_memory_mib", "measured_at")
 
@@ -126,7 +127,8 @@ def main():
             result = kerashub_part()
         else:
             raise SystemExit(f"unknown part {part!r}")
-        record_result("finetune_sst2", part, result, COLUMNS,
+        result["cpu_class"] = cpu_class()
+        record_result("finetune_sst2", f"{part}_{result['cpu_class']}", result, COLUMNS,
                       percent_columns=("accuracy", "last_round_accuracy"))
 
 

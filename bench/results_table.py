@@ -9,6 +9,18 @@ BENCHMARKS = ROOT / "BENCHMARKS.md"
 RESULTS = ROOT / "bench" / "results"
 
 
+def cpu_class():
+    """The CPU class a speed figure belongs to, from the flags that decide our kernels:
+    "amx" (AMX tiles: bf16 matmuls on them), "avx512-bf16" (native bf16 dot products) or
+    "avx2" (neither). Speeds of different classes go in different tables."""
+    from keras_mapping.training.precision import cpu_flags  # keeps this module stdlib-only
+
+    flags = cpu_flags()
+    if "amx_tile" in flags:
+        return "amx"
+    return "avx512-bf16" if "avx512_bf16" in flags else "avx2"
+
+
 def shown_command(arguments):
     """`keras-mapping ARGUMENTS` as a user types it from the repository root."""
     return "keras-mapping " + " ".join(str(part).replace(f"{ROOT}/", "") for part in arguments)

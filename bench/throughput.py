@@ -41,7 +41,9 @@ Rules, the same for every implementation:
   measured at the start in its own subprocess; each cell's FLOP/s is given as a percentage of
   the peak of its precision (so a loaded machine can push it past 100%).
 - Ratios vs_kerashub and vs_pytorch (ours' tokens/s divided by theirs, same mode, precision
-  and length) are written into ours' rows of the "throughput" table in BENCHMARKS.md.
+  and length) are written into ours' rows of the table of this machine's CPU class in
+  BENCHMARKS.md ("throughput_amx", "throughput_avx512-bf16" or "throughput_avx2": speeds of
+  different classes are not comparable).
 """
 
 import argparse
@@ -52,7 +54,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_table import record_result
+from results_table import cpu_class, record_result
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = "minilm_l6"
@@ -363,9 +365,9 @@ def main():
                                            / theirs["tokens_per_second"], 2)
     print_summary(list(rows.values()))
     if not arguments.no_record:
+        table = f"throughput_{cpu_class()}"
         for (implementation, mode, precision, length), row in rows.items():
-            record_result("throughput", f"{implementation}_{mode}_{precision}_{length}", row,
-                          COLUMNS)
+            record_result(table, f"{implementation}_{mode}_{precision}_{length}", row, COLUMNS)
 
 
 if __name__ == "__main__":
