@@ -1,19 +1,23 @@
-"""Where prediction spends its time, op by op: ours (TensorFlow) and PyTorch on one checkpoint.
+"""Where a prediction or training step spends its time, op by op: ours (TensorFlow) and PyTorch.
 
 Usage (from the repository root, after `make setup`):
 
-    KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/predict_profile.py \
-        [--precision bf16] [--length 128] [--batch-size 32] [--steps 10] [--torch-python PY]
+    KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/step_profile.py \
+        [--mode predict|train] [--precision bf16] [--length 128] [--batch-size 32] \
+        [--steps 10] [--torch-python PY]
 
-The model of `bench/throughput.py`'s predict cells: `minilm_l6` with a 2-class head, one
-fixed batch of random token ids without padding. Ours: `BertTextClassifier` called in
-inference inside a `tf.function`, 10 steps traced with `tf.profiler` after 3 untimed ones;
-the trace's op events are summed per op type and per part of the encoder. PyTorch (when
-`--torch-python` names an interpreter with torch and transformers): Hugging Face's
-`BertForSequenceClassification` under `inference_mode` (and bf16 autocast), self CPU time per
-`aten` op from `torch.profiler`. Times are milliseconds per batch; TensorFlow ops that run
-side by side on the two cores sum past the wall time. BENCHMARKS.md ("Where the time goes")
-quotes the output.
+The model and rules of `bench/throughput.py`'s cells: `minilm_l6` with a 2-class head, one
+fixed batch of random token ids without padding. Predict: ours is `BertTextClassifier` called
+in inference inside a `tf.function`; PyTorch's (when `--torch-python` names an interpreter with
+torch and transformers) Hugging Face's `BertForSequenceClassification` under `inference_mode`
+(and bf16 autocast). Train: full fine-tuning with dropout 0.1 and AdamW (lr 5e-5, weight decay
+0.01); ours one `train_on_batch` of the compiled model (the function `fit` runs), PyTorch's
+forward, backward, `optimizer.step()` and `zero_grad()`. 10 steps are traced after 3 untimed
+ones: ours with `tf.profiler`, the trace's op events summed per op type and per part of the
+encoder; PyTorch's self CPU time per `aten` op from `torch.profiler`. Times are milliseconds
+per step; TensorFlow ops that run side by side on the two cores sum past the wall time.
+BENCHMARKS.md ("bf16 prediction against PyTorch, op by op" and the sections after it) quotes
+the output.
 """
 
 import argparse
@@ -29,6 +33,7 @@ from pathlib import Path
 
 PRESET = "minilm_l6"
 WARMUP_STEPS = 3
+LEARNING_RATE, WEIGHT_DECAY = 5e-5, 0.01
 MARKER = "TORCH_PROFILE "
 
 
@@ -77,8 +82,10 @@ def trace_events(log_dir, steps):
                     yield op_type, re.sub(r"_\d+/", "/", op_name), event.duration_ps / 1e9 / steps
 
 
-def profile_ours(arguments):
+def ours_step(arguments):
+    """One prediction or training step of ours on a fixed batch, as a no-argument callable."""
     import keras
+    import numpy as np
     import tensorflow as tf
 
     if arguments.precision == "bf16":
@@ -86,15 +93,29 @@ def profile_ours(arguments):
     from keras_mapping.models import BertBackbone, BertTextClassifier
 
     model = BertTextClassifier(BertBackbone.from_preset(PRESET), num_classes=2)
-    ids = tf.constant(token_batch(arguments.batch_size, arguments.length))
-    features = {"token_ids": ids, "segment_ids": tf.zeros_like(ids),
-                "padding_mask": tf.ones(ids.shape, bool)}
+    ids = token_batch(arguments.batch_size, arguments.length)
+    features = {"token_ids": ids, "segment_ids": np.zeros_like(ids),
+                "padding_mask": np.ones(ids.shape, bool)}
+    if arguments.mode == "train":
+        model.compile(optimizer=keras.optimizers.AdamW(LEARNING_RATE,
+                                                       weight_decay=WEIGHT_DECAY),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        labels = np.random.default_rng(1).integers(0, 2, arguments.batch_size)
+        return lambda: model.train_on_batch(features, labels)
+    features = {name: tf.constant(value) for name, value in features.items()}
     predict = tf.function(lambda x: model(x, training=False))
-    seconds = timed_per_step(lambda: predict(features).numpy(), arguments.steps)
+    return lambda: predict(features).numpy()
+
+
+def profile_ours(arguments):
+    import tensorflow as tf
+
+    step = ours_step(arguments)
+    seconds = timed_per_step(step, arguments.steps)
     with tempfile.TemporaryDirectory() as log_dir:
         tf.profiler.experimental.start(log_dir)
         for _ in range(arguments.steps):
-            predict(features).numpy()
+            step()
         tf.profiler.experimental.stop()
         events = list(trace_events(log_dir, arguments.steps))
     by_type, by_part = collections.Counter(), collections.Counter()
@@ -106,6 +127,7 @@ def profile_ours(arguments):
 
 
 def profile_torch(arguments):
+    import numpy as np
     import torch
     import transformers
     from torch.profiler import ProfilerActivity, profile
@@ -117,10 +139,24 @@ def profile_torch(arguments):
     features = {"input_ids": ids, "token_type_ids": torch.zeros_like(ids),
                 "attention_mask": torch.ones_like(ids)}
 
-    def step():
-        with torch.inference_mode(), torch.autocast(
-                "cpu", dtype=torch.bfloat16, enabled=arguments.precision == "bf16"):
-            model(**features).logits
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16,
+                                      enabled=arguments.precision == "bf16")
+    if arguments.mode == "train":
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE,
+                                      weight_decay=WEIGHT_DECAY)
+        labels = torch.from_numpy(np.random.default_rng(1).integers(0, 2, len(ids)))
+
+        def step():
+            with autocast():
+                loss = model(**features, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    else:
+        def step():
+            with torch.inference_mode(), autocast():
+                model(**features).logits
 
     seconds = timed_per_step(step, arguments.steps)
     with profile(activities=[ProfilerActivity.CPU]) as trace:
@@ -137,7 +173,8 @@ def run_torch(arguments):
     from keras_mapping.checkpoints.presets import resolve_preset
 
     command = [arguments.torch_python, __file__, "--torch-cell", "--checkpoint",
-               str(resolve_preset(PRESET)), "--precision", arguments.precision,
+               str(resolve_preset(PRESET)), "--mode", arguments.mode,
+               "--precision", arguments.precision,
                "--length", str(arguments.length), "--batch-size", str(arguments.batch_size),
                "--steps", str(arguments.steps)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -152,6 +189,7 @@ def print_table(title, times, limit=14):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("predict", "train"), default="predict")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -171,11 +209,13 @@ def main():
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor())
     for result in results:
-        result.update(precision=arguments.precision, length=arguments.length,
+        result.update(mode=arguments.mode, precision=arguments.precision,
+                      length=arguments.length,
                       batch=arguments.batch_size, cpu=cpu)
         print(json.dumps(result))
-        print(f"\n{result['implementation']}: {result['ms_per_batch']:.1f} ms per batch "
-              f"of {arguments.batch_size} x {arguments.length}, {arguments.precision}, {cpu}")
+        print(f"\n{result['implementation']}: {result['ms_per_batch']:.1f} ms per "
+              f"{arguments.mode} step of {arguments.batch_size} x {arguments.length}, "
+              f"{arguments.precision}, {cpu}")
         if "by_part" in result:
             print_table("by part of the encoder", result["by_part"])
         print_table("by op", result["by_op"])
