@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from keras_mapping.layers import MultiHeadAttention
-from tests.helpers import run_layer_test
+from keras_mapping.layers.tensorflow_kernels import onednn_enabled
+from tests.helpers import ops_after_graph_optimization, run_layer_test
 
 RNG = np.random.default_rng(0)
 QUERY = RNG.normal(size=(3, 5, 16)).astype("float32")
@@ -152,12 +153,14 @@ def test_quantized_projections_are_called_as_they_are():
     np.testing.assert_allclose(after, before, atol=0.05)
 
 
-@pytest.mark.parametrize("fused", [False, True])
-def test_both_inference_paths_match_keras(monkeypatch, fused):
-    """`ops.dot_product_attention` (other backends) and the explicit path (TensorFlow)."""
+@pytest.mark.parametrize("path", ["dot_product_attention", "einsums", "onednn"])
+def test_every_inference_path_matches_keras(monkeypatch, path):
+    """`ops.dot_product_attention` (other backends), the einsums (TensorFlow without
+    oneDNN) and the form oneDNN fuses (TensorFlow with it)."""
     import keras_mapping.layers.attention as attention
 
-    monkeypatch.setattr(attention, "FUSED_ATTENTION", fused)
+    monkeypatch.setattr(attention, "FUSED_ATTENTION", path == "dot_product_attention")
+    monkeypatch.setattr(attention, "ONEDNN_FUSES_ATTENTION_LOGITS", path == "onednn")
     ours, reference = paired_layers()
     mask = VALUE_MASK.copy()
     mask[2] = False  # a batch row whose queries see no key
@@ -166,6 +169,28 @@ def test_both_inference_paths_match_keras(monkeypatch, fused):
     np.testing.assert_allclose(actual[:2], expected[:2], atol=1e-5)
     np.testing.assert_allclose(actual[2], np.broadcast_to(
         np.asarray(ours.output_dense.bias), actual[2].shape), atol=1e-6)
+
+
+@pytest.mark.skipif(not onednn_enabled(), reason="the fusion is TensorFlow's oneDNN remapper's")
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_inference_scales_and_masks_inside_the_matmul(policy):
+    """In inference the scale and the mask are the first matmul's post-ops, not passes over
+    the logits; training keeps the einsums, whose intermediates its gradient reads."""
+    import tensorflow as tf
+
+    keras.config.set_dtype_policy(policy)
+    try:
+        layer = MultiHeadAttention(num_heads=4, key_dim=8, dropout=0.1)
+        query, value = (tf.cast(x, layer.compute_dtype) for x in (QUERY, VALUE))
+        layer(query, value)
+        inference = ops_after_graph_optimization(
+            lambda q, v: layer(q, v, value_mask=VALUE_MASK, training=False), query, value)
+        training = ops_after_graph_optimization(
+            lambda q, v: layer(q, v, value_mask=VALUE_MASK, training=True), query, value)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert "_MklFusedBatchMatMulV2" in inference
+    assert "_MklFusedBatchMatMulV2" not in training
 
 
 def test_a_bfloat16_softmax_is_kept_only_where_it_sums_in_float32():
