@@ -33,7 +33,8 @@ PyTorch's OpenMP threads) could otherwise still hold the cores. Before timing, t
 waits for the 1-minute load average (`uptime`'s) to fall to `--max-load`, polling every
 30 s for up to `--max-wait-minutes`; the row says how long it waited, whether it ran
 under load anyway, and how many cores other processes used while it was being timed.
-Rows go to `bench/results/serving_{variant}.json` and the "serving" table of BENCHMARKS.md.
+Rows go to `bench/results/serving_{class}_{variant}.json` and the table of this machine's CPU
+class in BENCHMARKS.md ("serving_amx", "serving_avx512-bf16" or "serving_avx2").
 """
 
 import argparse
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_table import record_result
+from results_table import cpu_class, record_result
 
 ROOT = Path(__file__).resolve().parents[1]
 # variant -> (export format, --quantize); "pytorch" comes from the `pytorch_checkpoint` job.
@@ -482,7 +483,7 @@ def main():
         if arguments.no_record:
             print(json.dumps(row), flush=True)
         else:
-            record_result("serving", variant, row, COLUMNS)
+            record_result(f"serving_{cpu_class()}", variant, row, COLUMNS)
 
 
 if __name__ == "__main__":
