@@ -228,7 +228,8 @@ class MultiHeadAttention(keras.layers.Layer):
         fused = (FUSED_ATTENTION and not return_attention_scores
                  and not (self.dropout > 0.0 and training))
         probabilities = None
-        if ONEDNN_FUSES_ATTENTION_LOGITS and not training and not return_attention_scores:
+        if (ONEDNN_FUSES_ATTENTION_LOGITS and not training and not return_attention_scores
+                and query.dtype in ("float32", "bfloat16")):  # float16 keeps a float32 softmax
             context = attention_as_onednn_fuses_it(
                 query, key, value, mask, self._inverse_sqrt_key_dim)
         elif fused:
