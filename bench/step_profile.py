@@ -139,8 +139,9 @@ def profile_torch(arguments):
     features = {"input_ids": ids, "token_type_ids": torch.zeros_like(ids),
                 "attention_mask": torch.ones_like(ids)}
 
-    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16,
-                                      enabled=arguments.precision == "bf16")
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=arguments.precision == "bf16")
+
     if arguments.mode == "train":
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE,
