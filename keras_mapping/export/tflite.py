@@ -29,7 +29,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from keras_mapping.checkpoints.model_dir import write_atomically
 from keras_mapping.data.images import normalize
-from keras_mapping.export.dense_packing import pack_dense
+from keras_mapping.tokenizers.dense_packing import pack_dense
 
 
 class TFLiteWordPieces(tf.Module):

@@ -1,51 +1,15 @@
 """Packing token ids into BERT's model inputs, and strings straight into them.
 
-`keras_hub.layers.MultiSegmentPacker` needs a fixed sequence length and returns a tuple, so
-the packer is built from the tensorflow-text pieces it uses itself (trimmers and
-`combine_segments`), which also cover padding to the longest sequence of a batch.
+`keras_hub.layers.MultiSegmentPacker` needs a fixed sequence length and returns a tuple;
+this packer also pads to the longest sequence of a batch, and packs in dense ops
+(`dense_packing`), the same rows as tensorflow-text's trimmers and `combine_segments` give.
 """
 
 import keras
 import tensorflow as tf
-import tensorflow_text as tf_text
 
+from keras_mapping.tokenizers.dense_packing import TRUNCATIONS, pack_dense
 from keras_mapping.tokenizers.wordpiece import BertTokenizer
-
-_TRUNCATIONS = ("round_robin", "longest_first", "waterfall")
-
-
-def _keep_first(segment, lengths):
-    """The first `lengths[i]` ids of each row `i`. Written with dense ops on the flat ids:
-    `tf.ragged.boolean_mask` does the same but takes 0.3 s to trace, paid by every
-    pipeline that packs pairs."""
-    rows = segment.value_rowids()
-    position = tf.range(tf.size(rows, rows.dtype), dtype=rows.dtype) - tf.gather(
-        segment.row_starts(), rows)
-    kept = tf.boolean_mask(segment.values, position < tf.gather(lengths, rows))
-    return tf.RaggedTensor.from_row_lengths(
-        kept, tf.minimum(segment.row_lengths(), lengths), validate=False)
-
-
-def _trim_longest_first(segments, room):
-    """Hugging Face tokenizers' "longest_first" for a pair, which round robin matches except
-    for who gets the odd token: here the longer segment (the second on a tie)."""
-    first, second = segments
-    first_length, second_length = first.row_lengths(), second.row_lengths()
-    shorter = tf.minimum(first_length, second_length)
-    # The shorter segment keeps all it has while that is at most half the room.
-    shorter_keeps = tf.where(2 * shorter <= room, shorter, room // 2)
-    first_is_shorter = first_length <= second_length
-    first_keeps = tf.where(first_is_shorter, shorter_keeps, room - shorter_keeps)
-    second_keeps = tf.where(first_is_shorter, room - shorter_keeps, shorter_keeps)
-    return [_keep_first(first, first_keeps), _keep_first(second, second_keeps)]
-
-
-def _trim(segments, room, truncate):
-    if truncate == "waterfall":
-        return tf_text.WaterfallTrimmer(room).trim(segments)
-    if truncate == "longest_first" and len(segments) == 2:
-        return _trim_longest_first(segments, tf.constant(room, tf.int64))
-    return tf_text.RoundRobinTrimmer(room).trim(segments)
 
 
 def _as_ragged_ids(segment):
@@ -110,9 +74,9 @@ class BertPacker(keras.layers.Layer):
     def __init__(self, cls_token_id, sep_token_id, pad_token_id=0, max_length=128,
                  truncate="longest_first", pad_to_longest=False, **kwargs):
         super().__init__(**kwargs)
-        if truncate not in _TRUNCATIONS:
+        if truncate not in TRUNCATIONS:
             raise ValueError(
-                f"`truncate` must be one of {', '.join(map(repr, _TRUNCATIONS))}; "
+                f"`truncate` must be one of {', '.join(map(repr, TRUNCATIONS))}; "
                 f"got {truncate!r}."
             )
         if max_length is not None and (
@@ -141,25 +105,8 @@ class BertPacker(keras.layers.Layer):
         segments, unbatched = zip(*(_as_ragged_ids(segment) for segment in segments))
         if len(set(unbatched)) > 1:
             raise ValueError("Both segments must be batched, or neither.")
-        shape = None
-        if self.max_length is not None:
-            room = self.max_length - 1 - len(segments)
-            if room < 0:
-                raise ValueError(
-                    f"max_length={self.max_length} leaves no room for the "
-                    f"{len(segments) + 1} special tokens of {len(segments)} segments."
-                )
-            segments = _trim(list(segments), room, self.truncate)
-            if not self.pad_to_longest:
-                shape = [None, self.max_length]
-        token_ids, segment_ids = tf_text.combine_segments(
-            list(segments), self.cls_token_id, self.sep_token_id
-        )
-        outputs = {
-            "token_ids": token_ids.to_tensor(self.pad_token_id, shape=shape),
-            "segment_ids": tf.cast(segment_ids, tf.int32).to_tensor(0, shape=shape),
-            "padding_mask": tf.ones_like(token_ids, tf.bool).to_tensor(False, shape=shape),
-        }
+        outputs = pack_dense(segments, self.max_length, self.cls_token_id, self.sep_token_id,
+                             self.pad_token_id, self.truncate, self.pad_to_longest)
         if unbatched[0]:
             outputs = {name: value[0] for name, value in outputs.items()}
         return outputs

@@ -1,12 +1,16 @@
+"""`pack_dense`, the packing `BertPacker` runs, against rows built in Python with
+tensorflow-text's own trimmers deciding what a pair keeps; and through TFLite."""
+
 import itertools
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_text as tf_text
 
-from keras_mapping.export.dense_packing import pack_dense
 from keras_mapping.export.tflite import TFLiteWordPieces, tflite_interpreter
 from keras_mapping.tokenizers import BertTokenizer
+from keras_mapping.tokenizers.dense_packing import TRUNCATIONS, pack_dense
 from keras_mapping.tokenizers.packer import BertPacker
 
 CLS, SEP, PAD = 101, 102, 5  # a non-zero [PAD] shows padding never comes from a default 0
@@ -20,35 +24,74 @@ def random_rows(rng, lengths):
     return ragged([rng.integers(1000, 30000, size=length).tolist() for length in lengths])
 
 
-def assert_packs_like_bert_packer(segments, max_length, pad=PAD):
-    dense = pack_dense(segments, max_length, CLS, SEP, pad)
-    expected = BertPacker(CLS, SEP, pad, max_length=max_length, truncate="longest_first",
-                          pad_to_longest=True)(segments)
-    assert sorted(dense) == ["padding_mask", "segment_ids", "token_ids"]
+def kept_lengths(segments, room, truncate):
+    """Per row, how many ids each segment keeps: tensorflow-text's trimmers for round robin
+    and waterfall. longest_first is round robin except for who gets the odd id of a room
+    that both segments compete for: round robin gives it to A, longest_first to the longer
+    segment (B on a tie)."""
+    trimmer = tf_text.WaterfallTrimmer if truncate == "waterfall" else tf_text.RoundRobinTrimmer
+    kept = [t.row_lengths().numpy() for t in trimmer(room).trim(list(segments))]
+    if truncate == "longest_first" and len(segments) == 2:
+        lengths = [segment.row_lengths().numpy() for segment in segments]
+        moves = (kept[0] + kept[1] == room) & (kept[0] == kept[1] + 1) & (
+            lengths[0] <= lengths[1])
+        kept = [kept[0] - moves, kept[1] + moves]
+    return kept
+
+
+def reference_rows(segments, max_length, pad, truncate, pad_to_longest):
+    kept = kept_lengths(segments, max_length - 1 - len(segments), truncate)
+    rows = []
+    for index in range(int(segments[0].nrows())):
+        row, type_ids = [CLS], [0]
+        for number, (segment, keep) in enumerate(zip(segments, kept)):
+            ids = segment[index].numpy().tolist()[:keep[index]] + [SEP]
+            row, type_ids = row + ids, type_ids + [number] * len(ids)
+        rows.append((row, type_ids))
+    width = max((len(row) for row, _ in rows), default=0) if pad_to_longest else max_length
+    expected = {"token_ids": np.full((len(rows), width), pad),
+                "segment_ids": np.zeros((len(rows), width), int),
+                "padding_mask": np.zeros((len(rows), width), bool)}
+    for index, (row, type_ids) in enumerate(rows):
+        expected["token_ids"][index, :len(row)] = row
+        expected["segment_ids"][index, :len(row)] = type_ids
+        expected["padding_mask"][index, :len(row)] = True
+    return expected
+
+
+def assert_packs_like_the_reference(segments, max_length, truncate="longest_first",
+                                    pad_to_longest=True, pad=PAD):
+    dense = pack_dense(segments, max_length, CLS, SEP, pad, truncate, pad_to_longest)
+    expected = reference_rows(segments, max_length, pad, truncate, pad_to_longest)
+    assert sorted(dense) == sorted(expected)
     for name, value in expected.items():
-        assert dense[name].dtype == value.dtype, name
+        assert dense[name].dtype == (tf.bool if name == "padding_mask" else tf.int32), name
         assert dense[name].shape == value.shape, (name, dense[name].shape, value.shape)
-        np.testing.assert_array_equal(dense[name].numpy(), value.numpy(), err_msg=name)
+        np.testing.assert_array_equal(dense[name].numpy(), value, err_msg=f"{name}, {truncate}")
 
 
+@pytest.mark.parametrize("truncate", TRUNCATIONS)
 @pytest.mark.parametrize("max_length", [3, 4, 5, 6, 7, 8, 11, 16, 30])
-def test_pair_matches_bert_packer_for_every_pair_of_lengths(max_length):
+def test_pair_matches_the_reference_for_every_pair_of_lengths(max_length, truncate):
     # One row per (len A, len B) up to 13: empty segments, ties, one long segment, and both
     # parities of the room, all in one batch.
     rng = np.random.default_rng(max_length)
     first_lengths, second_lengths = zip(*itertools.product(range(14), repeat=2))
     segments = (random_rows(rng, first_lengths), random_rows(rng, second_lengths))
-    assert_packs_like_bert_packer(segments, max_length)
+    assert_packs_like_the_reference(segments, max_length, truncate)
+    assert_packs_like_the_reference(segments, max_length, truncate, pad_to_longest=False)
 
 
 @pytest.mark.parametrize("max_length", [2, 3, 5, 8, 16, 40])
-def test_single_segment_matches_bert_packer_for_every_length(max_length):
+def test_single_segment_matches_the_reference_for_every_length(max_length):
     rng = np.random.default_rng(max_length)
-    assert_packs_like_bert_packer((random_rows(rng, range(30)),), max_length)
+    segment = (random_rows(rng, range(30)),)
+    assert_packs_like_the_reference(segment, max_length)
+    assert_packs_like_the_reference(segment, max_length, pad_to_longest=False)
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_random_batches_match_bert_packer(seed):
+def test_random_batches_match_the_reference(seed):
     rng = np.random.default_rng(seed)
     batch = int(rng.integers(1, 9))
 
@@ -59,16 +102,35 @@ def test_random_batches_match_bert_packer(seed):
 
     for max_length in (5, 8, 16, 128):
         first = random_rows(rng, lengths())
-        assert_packs_like_bert_packer((first,), max_length)
-        assert_packs_like_bert_packer((first, random_rows(rng, lengths())), max_length)
+        assert_packs_like_the_reference((first,), max_length)
+        truncate = TRUNCATIONS[seed % len(TRUNCATIONS)]
+        assert_packs_like_the_reference((first, random_rows(rng, lengths())), max_length,
+                                        truncate)
 
 
 def test_all_empty_segments_and_an_empty_batch():
-    assert_packs_like_bert_packer((ragged([[], []]), ragged([[], []])), 8)
-    assert_packs_like_bert_packer((ragged([[], [], []]),), 8)
+    assert_packs_like_the_reference((ragged([[], []]), ragged([[], []])), 8)
+    assert_packs_like_the_reference((ragged([[], [], []]),), 8)
     nothing = tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
-    assert_packs_like_bert_packer((nothing, nothing), 8)
-    assert_packs_like_bert_packer((nothing,), 8)
+    assert_packs_like_the_reference((nothing, nothing), 8)
+    assert_packs_like_the_reference((nothing,), 8)
+    assert_packs_like_the_reference((nothing,), 8, pad_to_longest=False)
+
+
+def test_no_max_length_cuts_nothing():
+    rng = np.random.default_rng(0)
+    segments = (random_rows(rng, [0, 3, 40]), random_rows(rng, [7, 0, 50]))
+    outputs = pack_dense(segments, None, CLS, SEP, PAD)
+    assert outputs["token_ids"].shape == (3, 93)
+    np.testing.assert_array_equal(outputs["padding_mask"].numpy().sum(1), [10, 6, 93])
+
+
+def test_a_fixed_width_is_static_in_the_graph():
+    spec = tf.RaggedTensorSpec([None, None], tf.int32, ragged_rank=1)
+    traced = tf.function(lambda a, b: pack_dense((a, b), 16, CLS, SEP, PAD,
+                                                 pad_to_longest=False))
+    outputs = traced.get_concrete_function(spec, spec).structured_outputs
+    assert all(value.shape.as_list() == [None, 16] for value in outputs.values())
 
 
 MAX_LENGTH = 16
