@@ -180,3 +180,25 @@ def test_prediction_slots_overflow_is_an_error_not_a_truncation():
     with pytest.raises(tf.errors.InvalidArgumentError, match="prediction slots"):
         mask_tokens(ids, ids > 102, tf.constant([1, 2]), mask_rate=0.5, mask_token_id=103,
                     vocabulary_size=30522, slots=3)
+
+
+@pytest.mark.parametrize("slots", [None, 9])
+def test_predictions_are_packed_as_the_ragged_mask_packs_them(slots):
+    from keras_mapping.data.pretraining import _left_packing
+
+    rng = np.random.default_rng(3)
+    for batch, length in ((5, 9), (1, 1), (0, 4), (7, 30)):
+        values = tf.constant(rng.integers(1, 1000, (batch, length)), tf.int32)
+        selected = tf.constant(rng.random((batch, length)) < rng.random((batch, 1)) * 0.4)
+        if batch:
+            selected = tf.tensor_scatter_nd_update(selected, [[0, 0]], [False])
+        expected = tf.ragged.boolean_mask(values, selected).to_tensor().numpy()
+        if slots and expected.shape[1] > slots:
+            with pytest.raises(tf.errors.InvalidArgumentError, match="prediction slots"):
+                _left_packing(selected, slots)(values)
+            continue
+        expected = np.pad(expected, [(0, 0), (0, (slots or max(expected.shape[1], 1))
+                                              - expected.shape[1])])
+        packed = _left_packing(selected, slots)(values).numpy()
+        assert packed.shape == expected.shape
+        np.testing.assert_array_equal(packed, expected)
