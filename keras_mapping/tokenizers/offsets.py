@@ -19,7 +19,8 @@ search serves every text; they become per-text offsets at the end. See
 from typing import NamedTuple
 
 import tensorflow as tf
-import tensorflow_text as tf_text
+
+from keras_mapping.tokenizers.regex_split import regex_split_with_offsets
 
 
 class CharTable(NamedTuple):
@@ -121,7 +122,7 @@ def char_table(text, normalize):
 def raw_chunks(text, table, whitespace, special):
     """Cuts sanitised texts at `whitespace` and around `special` (a pattern, or `None`)."""
     delimiter = whitespace if special is None else f"{special}|{whitespace}"
-    rows, begins, ends = tf_text.regex_split_with_offsets(text, delimiter, special or "")
+    rows, begins, ends = regex_split_with_offsets(text, delimiter, special or "")
     base = tf.repeat(table.byte_base, rows.row_lengths())
     raw = rows.flat_values
     return Chunks(

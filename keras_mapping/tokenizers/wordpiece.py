@@ -20,6 +20,7 @@ import tensorflow_text as tf_text
 
 from keras_mapping.checkpoints.presets import resolve_preset
 from keras_mapping.tokenizers import offsets
+from keras_mapping.tokenizers.regex_split import regex_split, regex_split_with_offsets
 from keras_mapping.tracing import as_written
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -72,12 +73,19 @@ def _normalize(text, lowercase, strip_accents, split_on_cjk):
     return text
 
 
+def _merged_inner_rows(rows):
+    """`rows.merge_dims(1, 2)` for a `[batch, (a), (b)]` ragged tensor, without validating
+    row splits that are valid by construction (see `regex_split`)."""
+    return tf.RaggedTensor.from_row_splits(
+        rows.values.values, tf.gather(rows.values.row_splits, rows.row_splits), validate=False)
+
+
 def _split(text):
-    return tf_text.regex_split(text, f"{_WHITESPACE}|{_PUNCTUATION}", _PUNCTUATION)
+    return regex_split(text, f"{_WHITESPACE}|{_PUNCTUATION}", _PUNCTUATION)
 
 
 def _split_with_offsets(text):
-    return tf_text.regex_split_with_offsets(text, f"{_WHITESPACE}|{_PUNCTUATION}", _PUNCTUATION)
+    return regex_split_with_offsets(text, f"{_WHITESPACE}|{_PUNCTUATION}", _PUNCTUATION)
 
 
 def split_words(text, lowercase=True, strip_accents=None, split_on_cjk=True):
@@ -274,14 +282,14 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
             return _split(_normalize(text, *options))
         # The reference finds special tokens in the raw text, before any normalisation, so
         # the text is cut around them first and only the pieces between are normalised.
-        pieces = tf_text.regex_split(text, self._special_pattern, self._special_pattern)
+        pieces = regex_split(text, self._special_pattern, self._special_pattern)
         flat = pieces.flat_values
         is_special = tf.strings.regex_full_match(flat, self._special_pattern)
         words = _split(_normalize(tf.where(is_special, "", flat), *options))
         specials = tf.RaggedTensor.from_row_lengths(
-            tf.boolean_mask(flat, is_special), tf.cast(is_special, tf.int64))
+            tf.boolean_mask(flat, is_special), tf.cast(is_special, tf.int64), validate=False)
         words = tf.concat([words, specials], axis=1)
-        return pieces.with_flat_values(words).merge_dims(1, 2)
+        return _merged_inner_rows(pieces.with_flat_values(words))
 
     def _unk_if_too_long(self, words):
         """Flat words with the over-long ones replaced by `[UNK]`, and which those were."""
@@ -294,7 +302,7 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         return words.with_flat_values(self._fast_word_piece.tokenize(flat))
 
     def _tokenize_batch(self, text):
-        return self._word_pieces(self._words(text)).merge_dims(-2, -1)
+        return _merged_inner_rows(self._word_pieces(self._words(text)))
 
     def _tokenize_batch_with_offsets(self, text):
         text = _sanitize(text)
