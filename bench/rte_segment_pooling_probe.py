@@ -4,7 +4,7 @@ SBERT features of the two vectors ([u, v, |u-v|, u*v, cos]) instead of one poole
 Usage (from the repository root, after `make setup`; data under /work/shared/data or
 $KERAS_MAPPING_DATA_DIR):
 
-    .venv/bin/python bench/rte_segment_pooling_probe.py lr=5e-5 epochs=4 fe=1
+    .venv/bin/python bench/rte_segment_pooling_probe.py lr=5e-5 epochs=4 fe=1 [seed=42]
 
 Same pipeline, backbone, optimizer and small-data recipe as the pair defaults (batch 16, 128
 tokens, 10% warmup, mixed bf16, embeddings frozen with fe=1); prints validation accuracy as
@@ -27,7 +27,7 @@ from keras_mapping.training.optimizers import create_optimizer
 
 args = dict(a.split("=") for a in sys.argv[1:])
 lr = float(args.get("lr", 5e-5)); epochs = int(args.get("epochs", 4)); fe = args.get("fe", "1") == "1"
-keras.utils.set_random_seed(42)
+SEED = int(args.get("seed", 42)); keras.utils.set_random_seed(SEED)
 keras.config.set_dtype_policy("mixed_bfloat16")
 DATA = os.environ.get("KERAS_MAPPING_DATA_DIR", "/work/shared/data")
 task, d = load_task_data(f"{DATA}/rte")
@@ -51,7 +51,7 @@ model = keras.Model(inputs, logits)
 bs = 16; spe = math.ceil(len(train) / bs)
 model.compile(optimizer=create_optimizer(lr, spe * epochs, warmup_ratio=0.1, model=model, num_layers=6),
               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-tds = text_dataset(train, tok, max_length=128, batch_size=bs, shuffle=True, seed=42, group_by_length=True, repeat=True, buckets=None)
+tds = text_dataset(train, tok, max_length=128, batch_size=bs, shuffle=True, seed=SEED, group_by_length=True, repeat=True, buckets=None)
 vds = text_dataset(val, tok, max_length=128, batch_size=64, buckets=None)
 t0 = time.time()
 for e in range(epochs):
