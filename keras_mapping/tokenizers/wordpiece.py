@@ -337,13 +337,8 @@ class BertTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         """
         text = _as_string_tensor(inputs)
         with tf.device("cpu"):
-            if isinstance(text, tf.Tensor) and text.shape.rank == 0:
-                return self._tokenize_batch(text[tf.newaxis])[0]
-            if isinstance(text, tf.Tensor) and text.shape.rank > 1:
-                text = tf.RaggedTensor.from_tensor(text, ragged_rank=text.shape.rank - 1)
-            if isinstance(text, tf.RaggedTensor):
-                return text.with_flat_values(self._tokenize_batch(text.flat_values))
-            return self._tokenize_batch(text)
+            return offsets.map_string_batches(
+                text, lambda batch: {"ids": self._tokenize_batch(batch)})["ids"]
 
     @as_written
     def tokenize_with_offsets(self, inputs):
