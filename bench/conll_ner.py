@@ -60,8 +60,8 @@ from pathlib import Path
 
 import results_table
 from finetune_sst2 import run
-from glue_pairs import add_run_flags, cpu_description, recipe_of, redirect_results
-from results_table import record_result, shown_command
+from glue_pairs import add_run_flags, recipe_of, redirect_results
+from results_table import cpu_description, record_result, shown_command
 from throughput import torch_available
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import results_table
 from finetune_sst2 import run
-from results_table import record_result, shown_command
+from results_table import cpu_description, record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]
@@ -58,19 +58,6 @@ FALLBACK_RECIPE = {"epochs": 3, "batch_size": 32, "learning_rate": 5e-5, "max_le
                    "warmup_ratio": 0.1, "weight_decay": 0.01, "decay": "linear",
                    "precision": "auto", "seed": 42}
 WARMUP_STEPS = 2
-
-
-def cpu_description():
-    """CPU model name and whether it has the bf16 instructions our precision "auto" uses."""
-    from keras_mapping.training.precision import cpu_flags
-
-    text = Path("/proc/cpuinfo").read_text(errors="replace")
-    names = [line.split(":", 1)[1].strip() for line in text.splitlines()
-             if line.startswith("model name")]
-    flags = cpu_flags()
-    marks = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}"
-                      for flag in ("avx512_bf16", "amx_tile"))
-    return f"{names[0] if names else 'unknown'} ({marks})"
 
 
 def recipe_of(model_dir):

@@ -54,8 +54,8 @@ import sys
 import time
 
 import results_table
-from glue_pairs import cpu_description, redirect_results
-from results_table import record_result
+from glue_pairs import redirect_results
+from results_table import cpu_description, record_result
 
 MODELS = {"resnet20": 32, "vit_cifar": 32, "resnet50": 224}  # image size of each pair
 NUM_CLASSES = 10

@@ -34,9 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-from glue_pairs import cpu_description
 from keras_mapping.training.distribute import loopback_cluster
-from results_table import record_result, shown_command
+from results_table import cpu_description, record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]

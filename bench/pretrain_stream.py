@@ -20,7 +20,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_table import RESULTS, ROOT, shown_command, write_table
+from results_table import RESULTS, ROOT, cpu_description, shown_command, write_table
 
 COLUMNS = ("corpus_mb", "steps", "train_seconds", "wall_seconds", "tokens_per_second",
            "mean_load_average", "rss_mb_peak", "rss_mb_at_25_50_75_100", "flat", "cpu",
@@ -98,16 +97,6 @@ def rss_mb(pid):
     except FileNotFoundError:
         pass
     return None
-
-
-def cpu_description():
-    model = next((line.split(":", 1)[1].strip() for line in subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout.splitlines()
-        if line.startswith("Model name")), platform.processor())
-    flags = set(Path("/proc/cpuinfo").read_text().split())
-    return (f"{model}, {os.cpu_count()} CPUs, avx512_bf16 "
-            f"{'yes' if 'avx512_bf16' in flags else 'no'}, amx_tile "
-            f"{'yes' if 'amx_tile' in flags else 'no'}")
 
 
 def run_sampled(command):
@@ -190,7 +179,7 @@ def measure(size_mb, arguments):
         "tokens_per_second": round(tokens / metrics["train_seconds"]),
         "rss_mb_peak": round(peak), "rss_mb_at_25_50_75_100": " ".join(map(str, quarters)),
         "flat": bool(max(quarters) - min(quarters) < 0.1 * peak),
-        "cpu": cpu_description(), "command": shown_command(shown),
+        "cpu": f"{cpu_description()}, {os.cpu_count()} CPUs", "command": shown_command(shown),
         "measured_at": time.strftime("%Y-%m-%d %H:%M"),
         "held_out_mlm_accuracy": metrics.get("mlm_accuracy"),
         "precision": metrics.get("precision"), "trained_tokens": tokens,

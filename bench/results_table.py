@@ -21,6 +21,26 @@ def cpu_class():
     return "avx512-bf16" if "avx512_bf16" in flags else "avx2"
 
 
+def cpu_name():
+    """The CPU's model name as /proc/cpuinfo gives it, or "unknown"."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return "unknown"
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("model name")), "unknown")
+
+
+def cpu_description(flags=("avx512_bf16", "amx_tile")):
+    """The CPU's model name and whether it has each of `flags` (by default the two that
+    decide our bf16 kernels), as every result row states it."""
+    from keras_mapping.training.precision import cpu_flags  # keeps this module stdlib-only
+
+    present = cpu_flags()
+    marks = ", ".join(f"{flag} {'yes' if flag in present else 'no'}" for flag in flags)
+    return f"{cpu_name()} ({marks})"
+
+
 def shown_command(arguments):
     """`keras-mapping ARGUMENTS` as a user types it from the repository root."""
     return "keras-mapping " + " ".join(str(part).replace(f"{ROOT}/", "") for part in arguments)

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_table import cpu_class, record_result
+from results_table import cpu_class, cpu_description, record_result
 
 ROOT = Path(__file__).resolve().parents[1]
 # variant -> (export format, --quantize); "pytorch" comes from the `pytorch_checkpoint` job.
@@ -59,6 +59,8 @@ VARIANTS = {
     "tflite_float16": ("tflite", "float16"),
     "pytorch": ("pytorch", "none"),
 }
+# The CPU flags that decide bf16 and int8 speed, stated with every row.
+SPEED_FLAGS = ("avx512_bf16", "avx512_vnni", "amx_tile")
 REFERENCE_VARIANT = "savedmodel"  # the float32 artifact every row is compared with
 PARITY_SENTENCES, PARITY_TOLERANCE = 64, 1e-4
 POLL_SECONDS = 30
@@ -368,21 +370,6 @@ def torch_available():
                           capture_output=True).returncode == 0
 
 
-def cpu_description():
-    """lscpu's model name, the core count, and the flags that decide bf16 and int8 speed."""
-    output = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    names = [line.split(":", 1)[1].strip() for line in output.splitlines()
-             if line.startswith("Model name")]
-    flags = set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    marks = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}"
-                      for flag in ("avx512_bf16", "avx512_vnni", "amx_tile"))
-    return f"{names[0] if names else 'unknown'}, {core_count()} cores; {marks}"
-
-
 def load_note(result):
     note = f"1-min load {result['load_before']}"
     if result["waited_seconds"]:
@@ -458,7 +445,7 @@ def main():
     work, model = Path(arguments.work), Path(arguments.model)
     labels = json.loads((model / "labels.json").read_text())["labels"]
     _, gold = sst2_validation()
-    cpu = cpu_description()
+    cpu = f"{cpu_description(SPEED_FLAGS)}, {core_count()} cores"
     command = "python bench/serving.py " + " ".join(
         part.replace(f"{ROOT}/", "") for part in sys.argv[1:])
     # When the float32 SavedModel is not re-timed in this run, its stored pass stands in.

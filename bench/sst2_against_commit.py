@@ -30,8 +30,8 @@ from pathlib import Path
 
 import results_table
 from finetune_sst2 import run
-from glue_pairs import add_run_flags, cpu_description, redirect_results
-from results_table import record_result, shown_command
+from glue_pairs import add_run_flags, redirect_results
+from results_table import cpu_description, record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = "sst2_against_commit"

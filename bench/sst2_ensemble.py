@@ -19,8 +19,7 @@ import sys
 from pathlib import Path
 
 from cifar_transfer import timed as run
-from glue_pairs import cpu_description
-from results_table import record_result, shown_command
+from results_table import cpu_description, record_result, shown_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "keras_mapping.cli.main"]

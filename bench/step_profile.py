@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_table import cpu_name
+
 PRESET = "minilm_l6"
 WARMUP_STEPS = 3
 LEARNING_RATE, WEIGHT_DECAY = 5e-5, 0.01
@@ -202,13 +204,10 @@ def main():
     if arguments.torch_cell:
         print(MARKER + json.dumps(profile_torch(arguments)))
         return
-    import platform
-
     results = [profile_ours(arguments)]
     if arguments.torch_python:
         results.append(run_torch(arguments))
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     for result in results:
         result.update(mode=arguments.mode, precision=arguments.precision,
                       length=arguments.length,

@@ -54,7 +54,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_table import cpu_class, record_result
+from results_table import cpu_class, cpu_name, record_result
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = "minilm_l6"
@@ -234,16 +234,6 @@ def spawn(python, cell):
     return json.loads(lines[-1][len(MARKER):])
 
 
-def cpu_model():
-    try:
-        output = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return "unknown"
-    names = [line.split(":", 1)[1].strip() for line in output.splitlines()
-             if line.startswith("Model name")]
-    return names[0] if names else "unknown"
-
-
 def torch_available(python):
     try:
         return subprocess.run([python, "-c", "import torch, transformers"],
@@ -304,7 +294,7 @@ def main():
               "skipping the PyTorch cells (pass --torch-python).", flush=True)
         implementations.remove("pytorch")
     threads = len(os.sched_getaffinity(0))
-    cpu = cpu_model()
+    cpu = cpu_name()
     print(f"CPU: {cpu}, {threads} threads; checkpoint {checkpoint}", flush=True)
     common = {"threads": threads, "checkpoint": str(checkpoint),
               "vocabulary_size": config["vocab_size"], "batch": arguments.batch_size,
