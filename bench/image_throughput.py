@@ -55,7 +55,7 @@ import time
 
 import results_table
 from glue_pairs import redirect_results
-from results_table import cpu_description, record_result
+from results_table import cpu_class, cpu_description, record_result
 
 MODELS = {"resnet20": 32, "vit_cifar": 32, "resnet50": 224}  # image size of each pair
 NUM_CLASSES = 10
@@ -224,7 +224,9 @@ def main():
         batch = arguments.batch_size or (128 if MODELS[name] == 32 else 32)
         row = {**measure(name, batch, arguments), "precision": arguments.precision,
                "cpu": cpu, "command": command}
-        record_result("image_throughput", f"{name}_{arguments.precision}", row, COLUMNS)
+        # one row per CPU class, model and precision: a class's rows do not replace another's
+        record_result("image_throughput", f"{cpu_class()}_{name}_{arguments.precision}", row,
+                      COLUMNS)
 
 
 if __name__ == "__main__":

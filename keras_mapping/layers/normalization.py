@@ -1,10 +1,12 @@
-"""Keras' LayerNormalization, run as one fused kernel in inference where TensorFlow can."""
+"""Keras' LayerNormalization and BatchNormalization, run as TensorFlow's fused kernels where
+they give the same results faster."""
 
 import math
 
 import keras
 
-from keras_mapping.layers.tensorflow_kernels import (layer_norm_as_onednn_fuses_it,
+from keras_mapping.layers.tensorflow_kernels import (fused_batch_norm,
+                                                     layer_norm_as_onednn_fuses_it,
                                                      onednn_enabled)
 
 # Inference only: in training the gradient reads the intermediates, nothing fuses, and the
@@ -62,4 +64,50 @@ class LayerNormalization(keras.layers.LayerNormalization):
         return (rank in (2, 3) and self.axis in ([-1], [rank - 1])
                 and self.gamma is not None and self.beta is not None
                 and not self.rms_scaling
+                and keras.backend.standardize_dtype(inputs.dtype) in _FUSED_DTYPES)
+
+
+@keras.saving.register_keras_serializable(package="keras_mapping")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` with the same arguments, weights, results and
+    moving-average rule, run on TensorFlow as one fused kernel in training and inference
+    (`tensorflow_kernels.fused_batch_norm`) for NHWC inputs normalised over their channels.
+
+    Keras 3 dropped `tf.keras` 2's fused path: its elementwise form made ResNet-20's
+    training step twice as slow on a 2-core CPU (BENCHMARKS.md, "BatchNorm as one kernel").
+    Other inputs, masks, `renorm`, `synchronized` and other backends take Keras' form. From
+    bfloat16 inputs the kernel keeps its statistics in float32 as Keras does, but applies
+    them without first upcasting every value: results differ by that rounding.
+
+    Example:
+    >>> import numpy as np
+    >>> layer, reference = BatchNormalization(), keras.layers.BatchNormalization()
+    >>> x = np.arange(24, dtype="float32").reshape(2, 2, 2, 3)
+    >>> bool(np.allclose(layer(x, training=True), reference(x, training=True), atol=1e-5))
+    True
+    >>> bool(np.allclose(layer.moving_variance, reference.moving_variance))
+    True
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None or not self._fusable(inputs):
+            return super().call(inputs, training=training, mask=mask)
+        training = bool(training) and self.trainable
+        channels = inputs.shape[-1]
+        gamma = self.gamma if self.scale else keras.ops.ones((channels,))
+        beta = self.beta if self.center else keras.ops.zeros((channels,))
+        outputs, mean, variance = fused_batch_norm(
+            inputs, gamma, beta, self.moving_mean, self.moving_variance, self.epsilon,
+            training)
+        if training:
+            keep = self.momentum
+            self.moving_mean.assign(self.moving_mean * keep + mean * (1.0 - keep))
+            self.moving_variance.assign(self.moving_variance * keep + variance * (1.0 - keep))
+        return keras.ops.cast(outputs, self.compute_dtype)
+
+    def _fusable(self, inputs):
+        rank = len(inputs.shape)
+        return (keras.backend.backend() == "tensorflow" and rank == 4
+                and self.axis in (-1, rank - 1) and not self.renorm
+                and not self.synchronized
                 and keras.backend.standardize_dtype(inputs.dtype) in _FUSED_DTYPES)
