@@ -75,10 +75,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     Keras 3 dropped `tf.keras` 2's fused path: its elementwise form made ResNet-20's
     training step twice as slow on the 2-core AMX Xeon (BENCHMARKS.md, "BatchNorm as one
-    kernel").
-    Other inputs, masks, `renorm`, `synchronized` and other backends take Keras' form. From
-    bfloat16 inputs the kernel keeps its statistics in float32 as Keras does, but applies
-    them without first upcasting every value: results differ by that rounding.
+    kernel"). Other inputs, masks, `renorm`, `synchronized` and other backends take Keras'
+    form. From bfloat16 inputs the kernel keeps its statistics in float32 as Keras does, but
+    applies them without first upcasting every value: results differ by that rounding.
 
     Example:
     >>> import numpy as np
